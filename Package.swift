@@ -1,0 +1,99 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+  name: "cohort",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "cohort", targets: ["cohort"]),
+    .library(name: "BulkServer", targets: ["BulkServer"]),
+    .library(name: "FHIRBulk", targets: ["FHIRBulk"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+  ],
+  targets: [
+    // System libraries.
+    .systemLibrary(
+      name: "CLibEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+    .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+    // NDJSON: streaming scan of NDJSON (plain or gzip). No knowledge of HTTP or SQLite.
+    .target(
+      name: "NDJSON",
+      dependencies: [
+        "CZlib",
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]),
+
+    // CohortStore: SQLite (GRDB) registry, export jobs, files, watermarks, resource index.
+    .target(
+      name: "CohortStore",
+      dependencies: [
+        .product(name: "GRDB", package: "GRDB.swift")
+      ]),
+
+    // FHIRBulk: the Bulk Data protocol client. Knows nothing of cohorts or SQLite.
+    .target(
+      name: "FHIRBulk",
+      dependencies: [
+        "NDJSON",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+
+    // CohortKit: workflows (export, snapshots, diff, summary, history, notebooks).
+    .target(
+      name: "CohortKit",
+      dependencies: ["CohortStore", "FHIRBulk", "NDJSON"]),
+
+    // BulkServer: an embedded FHIR Bulk Data server with synthetic patients.
+    // Never imports FHIRBulk (and FHIRBulk never imports it).
+    .target(
+      name: "BulkServer",
+      dependencies: [
+        "CZlib",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+
+    // CohortShell: line editor, command grammar, completion, output formats, script runner.
+    .target(
+      name: "CohortShell",
+      dependencies: [
+        "CohortKit", "CohortStore", "CLibEdit", "BulkServer",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+
+    // The thin executable.
+    .executableTarget(name: "cohort", dependencies: ["CohortShell"]),
+
+    .testTarget(name: "NDJSONTests", dependencies: ["NDJSON"]),
+    .testTarget(name: "CohortStoreTests", dependencies: ["CohortStore"]),
+    .testTarget(
+      name: "FHIRBulkTests",
+      dependencies: [
+        "FHIRBulk", "BulkServer",
+        .product(name: "Hummingbird", package: "hummingbird"),
+      ]),
+    .testTarget(name: "BulkServerTests", dependencies: [
+      "BulkServer",
+      .product(name: "AsyncHTTPClient", package: "async-http-client"),
+    ]),
+    .testTarget(name: "CohortKitTests", dependencies: ["CohortKit", "BulkServer", "CohortStore"]),
+    .testTarget(name: "CohortShellTests", dependencies: ["CohortShell", "BulkServer"]),
+  ]
+)

@@ -1,0 +1,210 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// An embedded FHIR Bulk Data server with a deterministic synthetic population.
+public final class BulkDataServer: Sendable {
+  public static let softwareName = "cohort BulkServer"
+  public static let version = "0.1.0"
+
+  let core: ServerCore
+  private let runTask: Task<Void, any Error>
+  private let temporaryRoot: String?
+  public let port: Int
+  public let host: String
+
+  /// The FHIR base URL (endpoints at the root), e.g. `http://127.0.0.1:PORT`.
+  public var baseURL: String { core.baseURL }
+
+  private init(core: ServerCore, runTask: Task<Void, any Error>, temporaryRoot: String?, port: Int, host: String) {
+    self.core = core
+    self.runTask = runTask
+    self.temporaryRoot = temporaryRoot
+    self.port = port
+    self.host = host
+  }
+
+  /// Opens (or creates) the state, then listens; returns once the socket is bound.
+  public static func start(_ configuration: BulkServerConfiguration) async throws -> BulkDataServer {
+    let config = configuration
+    guard let start = Instant.parse(config.startTime) else {
+      throw BulkServerError.invalidConfiguration("startTime '\(config.startTime)' is not a FHIR instant")
+    }
+    guard config.patients >= 1 else { throw BulkServerError.invalidConfiguration("patients must be at least 1") }
+    guard config.resourcesPerFile >= 1 else { throw BulkServerError.invalidConfiguration("resourcesPerFile must be at least 1") }
+    var smartClients: [String: [RegisteredKey]] = [:]
+    if case .smart(let clients) = config.auth {
+      guard !clients.isEmpty else { throw BulkServerError.invalidConfiguration("SMART auth needs at least one registered client") }
+      for (id, jwks) in clients { smartClients[id] = try JWKS.keys(from: jwks) }
+    }
+    if case .bearer(let token) = config.auth, token.isEmpty {
+      throw BulkServerError.invalidConfiguration("the bearer token is empty")
+    }
+
+    // State: the --state file, or a temporary one.
+    var temporaryRoot: String? = nil
+    let statePath: String
+    let filesRoot: String
+    if let path = config.statePath {
+      statePath = path
+      filesRoot = path + ".files"
+    } else {
+      let root = NSTemporaryDirectory() + "cohort-bulkserver-" + UUID().uuidString
+      try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+      temporaryRoot = root
+      statePath = root + "/state.sqlite"
+      filesRoot = root + "/files"
+    }
+    try? FileManager.default.createDirectory(atPath: filesRoot, withIntermediateDirectories: true)
+    let pool: DatabasePool
+    do {
+      pool = try DatabasePool(path: statePath)
+      try Dataset.migrator.migrate(pool)
+    } catch {
+      throw BulkServerError.state(path: statePath, reason: "\(error)")
+    }
+
+    // First start: record the seed and population; later starts keep what the state says.
+    let (seed, basePatients, imported, clock, jobCounter) = try await pool.write { db -> (UInt64, Int, Bool, Int, Int) in
+      if try Dataset.meta(db, "seed") == nil {
+        var patients = config.patients
+        var imported = false
+        if let dir = config.dataDirectory {
+          patients = try DataImporter.importDirectory(dir, into: db, lastUpdated: start - 86400)
+          imported = true
+        }
+        try Dataset.setMeta(db, "seed", String(config.seed))
+        try Dataset.setMeta(db, "basePatients", String(patients))
+        try Dataset.setMeta(db, "patientCount", String(patients))
+        try Dataset.setMeta(db, "imported", imported ? "1" : "0")
+        try Dataset.setMeta(db, "clock", String(start))
+        try Dataset.setMeta(db, "startTime", String(start))
+        try Dataset.setMeta(db, "day", "0")
+        try Dataset.setMeta(db, "jobCounter", "0")
+      }
+      return (
+        UInt64(try Dataset.meta(db, "seed") ?? "1") ?? 1, try Dataset.metaInt(db, "basePatients") ?? 0,
+        try Dataset.meta(db, "imported") == "1", try Dataset.metaInt(db, "clock") ?? start,
+        try Dataset.metaInt(db, "jobCounter") ?? 0
+      )
+    }
+    let storedStart = try await pool.read { db in try Dataset.metaInt(db, "startTime") } ?? start
+    let generator = Generator(seed: seed, startTime: storedStart)
+    let dataset = Dataset(pool: pool, generator: generator, imported: imported, basePatients: basePatients)
+    let types = try dataset.resourceTypes()
+
+    // Jobs that survived a restart.
+    let jobs = try await pool.read { db -> [Int: JobRuntime] in
+      var out: [Int: JobRuntime] = [:]
+      for row in try Row.fetchAll(db, sql: "SELECT * FROM jobs") {
+        let id: Int = row["id"]
+        let state: String = row["state"]
+        var phase = JobPhase.failed("the server restarted while this export was running; start a new export")
+        if state == "complete", let text: String = row["files"],
+          let files = try? JSONDecoder().decode([ExportFile].self, from: Data(text.utf8))
+        {
+          phase = .complete(files)
+        } else if state == "failed" {
+          phase = .failed(row["error"] ?? "export failed")
+        }
+        out[id] = JobRuntime(
+          id: id, phase: phase, transactionTime: row["transaction_time"], request: row["request"],
+          requiresToken: (row["requires_token"] as Int) != 0, since: row["since"], types: [], directory: filesRoot + "/job-\(id)")
+        out[id]?.pendingServed = Int.max / 2
+      }
+      return out
+    }
+
+    let state = ServerState(dataset: dataset, filesRoot: filesRoot, clock: clock, jobCounter: jobCounter, faults: config.faults, jobs: jobs)
+    let core = ServerCore(config: config, state: state, dataset: dataset, types: types, smartClients: smartClients)
+
+    var logger = Logger(label: "cohort.BulkServer")
+    logger.logLevel = .warning
+    let started = StartSignal()
+    let app = Application(
+      responder: BulkResponder(core: core),
+      configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: nil),
+      onServerRunning: { channel in started.fire(.success(channel.localAddress?.port ?? 0)) },
+      logger: logger)
+    let runTask = Task {
+      do {
+        try await app.runService(gracefulShutdownSignals: [])
+        started.fire(.failure(BulkServerError.invalidConfiguration("the server stopped before it started listening")))
+      } catch {
+        started.fire(.failure(error))
+        throw error
+      }
+    }
+    let port: Int
+    do {
+      port = try await started.wait()
+    } catch {
+      runTask.cancel()
+      if let temporaryRoot { try? FileManager.default.removeItem(atPath: temporaryRoot) }
+      throw BulkServerError.invalidConfiguration("cannot listen on \(config.host):\(config.port): \(error)")
+    }
+    let hostPart = config.host.contains(":") ? "[\(config.host)]" : config.host
+    core.baseURL = "http://\(hostPart):\(port)"
+    return BulkDataServer(core: core, runTask: runTask, temporaryRoot: temporaryRoot, port: port, host: config.host)
+  }
+
+  /// Moves the simulated clock by `days` and changes the data (new visits, updates, deletions,
+  /// patients joining and leaving Groups). Kick-offs wait while it runs.
+  public func advance(days: Int = 1) async throws -> AdvanceReport {
+    guard days >= 1 else { throw BulkServerError.invalidConfiguration("advance needs at least 1 day") }
+    return try await core.state.advance(days: days, seed: core.dataset.generator.seed)
+  }
+
+  public func setFaults(_ faults: Faults) async { await core.state.setFaults(faults) }
+
+  /// The simulated clock, as a FHIR instant.
+  public var clock: String { get async { Instant.format(await core.state.clock) } }
+
+  public var requestLog: [RecordedRequest] { get async { core.log.all } }
+
+  /// Stops listening and removes temporary state.
+  public func stop() async {
+    runTask.cancel()
+    _ = try? await runTask.value
+    for job in await core.state.jobs.values { job.cancel.cancel() }
+    if let temporaryRoot { try? FileManager.default.removeItem(atPath: temporaryRoot) }
+  }
+
+  /// Waits until the server stops (for `cohort serve` in the foreground).
+  public func waitUntilStopped() async throws {
+    do {
+      try await runTask.value
+    } catch is CancellationError {
+    }
+  }
+}
+
+/// Resumed once, with the bound port or the failure.
+final class StartSignal: Sendable {
+  private let state = Mutex<(result: Result<Int, any Error>?, waiter: CheckedContinuation<Int, any Error>?)>((nil, nil))
+
+  func fire(_ result: Result<Int, any Error>) {
+    let waiter: CheckedContinuation<Int, any Error>? = state.withLock { s in
+      if s.result != nil { return nil }
+      s.result = result
+      let w = s.waiter
+      s.waiter = nil
+      return w
+    }
+    waiter?.resume(with: result)
+  }
+
+  func wait() async throws -> Int {
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int, any Error>) in
+      let ready: Result<Int, any Error>? = state.withLock { s in
+        if let r = s.result { return r }
+        s.waiter = c
+        return nil
+      }
+      if let ready { c.resume(with: ready) }
+    }
+  }
+}

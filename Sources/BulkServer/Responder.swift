@@ -1,0 +1,645 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// Dropping a connection mid-file (fault): thrown from the body writer after part of the file.
+struct SimulatedDrop: Error {}
+
+final class RequestLog: Sendable {
+  private let entries = Mutex<[RecordedRequest]>([])
+  func append(_ r: RecordedRequest) { entries.withLock { $0.append(r) } }
+  var all: [RecordedRequest] { entries.withLock { $0 } }
+}
+
+/// Everything a request handler needs; shared by all requests.
+final class ServerCore: Sendable {
+  let config: BulkServerConfiguration
+  let state: ServerState
+  let dataset: Dataset
+  let types: [String]
+  let log = RequestLog()
+  let smartClients: [String: [RegisteredKey]]
+  private let base = Mutex<String>("")
+
+  init(config: BulkServerConfiguration, state: ServerState, dataset: Dataset, types: [String], smartClients: [String: [RegisteredKey]]) {
+    self.config = config
+    self.state = state
+    self.dataset = dataset
+    self.types = types
+    self.smartClients = smartClients
+  }
+
+  var baseURL: String {
+    get { base.withLock { $0 } }
+    set { base.withLock { $0 = newValue } }
+  }
+  var tokenURL: String { baseURL + "/auth/token" }
+  var authEnabled: Bool {
+    if case .none = config.auth { return false }
+    return true
+  }
+
+  func statusURL(_ job: Int) -> String {
+    switch config.flavor {
+    case .standard: "\(baseURL)/$export-status/\(job)"
+    case .netsmart: "\(baseURL)/$export-poll-status?_id=\(job)"
+    }
+  }
+
+  static func binaryID(job: Int, name: String) -> String {
+    let stem = name.hasSuffix(".ndjson") ? String(name.dropLast(7)) : name
+    return "\(job)-" + stem.replacingOccurrences(of: ".", with: "-")
+  }
+
+  func fileURL(job: Int, name: String, generation: Int?) -> String {
+    let v = generation.map { "?v=\($0)" } ?? ""
+    switch config.flavor {
+    case .standard: return "\(baseURL)/files/\(job)/\(URLTools.percentEncode(name))\(v)"
+    case .netsmart: return "\(baseURL)/Binary/\(ServerCore.binaryID(job: job, name: name))/$binary-access-read\(v)"
+    }
+  }
+}
+
+struct Reply {
+  var status: Int
+  var headers: [(String, String)] = []
+  var body: ResponseBody = .init()
+
+  static func json(_ status: Int, _ value: JSON, contentType: String = "application/fhir+json", headers: [(String, String)] = [])
+    -> Reply
+  {
+    let bytes = value.serialized()
+    return Reply(
+      status: status, headers: [("Content-Type", contentType)] + headers,
+      body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+  }
+
+  static func error(_ e: RequestError, headers: [(String, String)] = []) -> Reply {
+    json(e.status, OperationOutcome.make(code: e.code, diagnostics: e.diagnostics), headers: headers)
+  }
+
+  var response: Response {
+    var fields = HTTPFields()
+    for (k, v) in headers {
+      if let name = HTTPField.Name(k) { fields.append(HTTPField(name: name, value: v)) }
+    }
+    return Response(status: HTTPResponse.Status(code: status), headers: fields, body: body)
+  }
+}
+
+struct BulkResponder: HTTPResponder {
+  typealias Context = BasicRequestContext
+  let core: ServerCore
+
+  func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+    var headers: [[String]] = []
+    for f in request.headers { headers.append([f.name.canonicalName, f.value]) }
+    core.log.append(RecordedRequest(method: request.method.rawValue, path: request.uri.string, headers: headers))
+    var request = request
+    do {
+      return try await route(&request).response
+    } catch let e as RequestError {
+      return Reply.error(e, headers: e.status == 401 ? [("WWW-Authenticate", "Bearer")] : []).response
+    } catch let e as RequestErrorWithHeaders {
+      var reply = Reply.error(e.error, headers: e.headers)
+      if let s = e.status { reply.status = s }
+      return reply.response
+    } catch let e as TokenError {
+      return Reply.json(e.status, e.json, contentType: "application/json", headers: [("Cache-Control", "no-store")]).response
+    } catch {
+      return Reply.error(.server("internal error: \(error)")).response
+    }
+  }
+
+  // MARK: routing
+
+  func route(_ request: inout Request) async throws -> Reply {
+    let raw = request.uri.string
+    let pathPart = String(raw.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+    let query = raw.contains("?") ? String(raw[raw.index(after: raw.firstIndex(of: "?")!)...]) : nil
+    let segments = pathPart.split(separator: "/").map { URLTools.percentDecode(String($0)) }
+    let items = URLTools.queryItems(query)
+    let method = request.method
+
+    func only(_ allowed: HTTPRequest.Method...) throws(RequestError) {
+      guard allowed.contains(method) else {
+        throw .methodNotAllowed("\(method.rawValue) is not allowed on \(pathPart) (use \(allowed.map(\.rawValue).joined(separator: " or ")))")
+      }
+    }
+
+    switch segments.count {
+    case 1 where segments[0] == "metadata":
+      try only(.get)
+      return Reply.json(200, capabilityStatement())
+    case 2 where segments[0] == ".well-known" && segments[1] == "smart-configuration":
+      try only(.get)
+      guard case .smart = core.config.auth else { throw RequestError.notFound("this server does not use SMART authorization") }
+      return Reply.json(200, smartConfiguration(), contentType: "application/json")
+    case 2 where segments[0] == "auth" && segments[1] == "token":
+      try only(.post)
+      return try await token(&request)
+    case 2 where segments[0] == "$admin" && segments[1] == "advance":
+      try only(.post)
+      let days = items.first { $0.0 == "days" }.map(\.1) ?? "1"
+      guard let n = Int(days), (1...3650).contains(n) else { throw RequestError.badRequest("days must be a whole number from 1 to 3650") }
+      let report = try await core.state.advance(days: n, seed: core.dataset.generator.seed)
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys]
+      return Reply(
+        status: 200, headers: [("Content-Type", "application/json")],
+        body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(report))))
+    case 1 where segments[0] == "$export":
+      try only(.get, .post)
+      return try await kickoff(&request, level: .system, items: items)
+    case 2 where segments[0] == "Patient" && segments[1] == "$export":
+      try only(.get, .post)
+      return try await kickoff(&request, level: .patient, items: items)
+    case 3 where segments[0] == "Group" && segments[2] == "$export":
+      try only(.get, .post)
+      guard let g = GroupKind(rawValue: segments[1]) else { throw RequestError.notFound(unknownGroup(segments[1])) }
+      return try await kickoff(&request, level: .group(g), items: items)
+    case 2 where segments[0] == "Group":
+      try only(.get)
+      try await authorize(request)
+      guard let g = GroupKind(rawValue: segments[1]) else { throw RequestError.notFound(unknownGroup(segments[1])) }
+      return try await groupRead(g)
+    case 1 where segments[0] == "Group":
+      try only(.get)
+      try await authorize(request)
+      return groupSearch(items)
+    case 2 where segments[0] == "$export-status" && core.config.flavor == .standard:
+      try only(.get, .delete)
+      return try await status(request, jobText: segments[1], items: items)
+    case 1 where segments[0] == "$export-poll-status" && core.config.flavor == .netsmart:
+      try only(.get, .delete)
+      guard let id = items.first(where: { $0.0 == "_id" })?.1 else {
+        throw RequestError.badRequest("$export-poll-status needs an _id parameter")
+      }
+      return try await status(request, jobText: id, items: items)
+    case 3 where segments[0] == "files" && core.config.flavor == .standard:
+      try only(.get)
+      return try await file(request, jobText: segments[1], name: segments[2], items: items)
+    case 3 where segments[0] == "Binary" && segments[2] == "$binary-access-read" && core.config.flavor == .netsmart:
+      try only(.get)
+      let binary = segments[1]
+      guard let dash = binary.firstIndex(of: "-") else { throw RequestError.notFound("no Binary '\(binary)'") }
+      let jobText = String(binary[..<dash])
+      guard let id = Int(jobText), let job = await core.state.job(id), case .complete(let files) = job.phase,
+        let f = files.first(where: { ServerCore.binaryID(job: id, name: $0.name) == binary })
+      else { throw RequestError.notFound("no Binary '\(binary)' (the export may have been deleted)") }
+      return try await file(request, jobText: jobText, name: f.name, items: items)
+    default:
+      throw RequestError.notFound("unknown path \(pathPart); see \(core.baseURL)/metadata")
+    }
+  }
+
+  func unknownGroup(_ id: String) -> String {
+    "Group '\(id)' is not known (known: \(GroupKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+  }
+
+  // MARK: auth
+
+  func bearer(_ request: Request) -> String? {
+    guard let value = request.headers[.authorization] else { return nil }
+    let parts = value.split(separator: " ", maxSplits: 1)
+    guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+    return String(parts[1]).trimmingCharacters(in: .whitespaces)
+  }
+
+  /// Checks the access token; returns the scopes (nil: everything).
+  @discardableResult
+  func authorize(_ request: Request) async throws -> [String]? {
+    switch core.config.auth {
+    case .none: return nil
+    case .bearer(let expected):
+      guard let token = bearer(request) else { throw RequestError.unauthorized("missing Authorization: Bearer token") }
+      guard token == expected else { throw RequestError.unauthorized("the access token is not valid") }
+      return nil
+    case .smart:
+      guard let token = bearer(request) else { throw RequestError.unauthorized("missing Authorization: Bearer token") }
+      guard let issued = await core.state.lookupToken(token) else {
+        throw RequestError.unauthorized("the access token is not valid")
+      }
+      guard issued.expires > Date().timeIntervalSince1970 else {
+        throw RequestError.unauthorized("the access token has expired; request a new one")
+      }
+      return issued.scopes
+    }
+  }
+
+  func token(_ request: inout Request) async throws -> Reply {
+    guard case .smart = core.config.auth else { throw RequestError.notFound("this server does not issue tokens") }
+    let body = try await request.collectBody(upTo: 1 << 20)
+    let form = Dictionary(
+      URLTools.queryItems(String(buffer: body)), uniquingKeysWith: { a, _ in a })
+    guard form["grant_type"] == "client_credentials" else {
+      throw TokenError(error: "unsupported_grant_type", description: "grant_type must be client_credentials")
+    }
+    guard form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" else {
+      throw TokenError(
+        error: "invalid_request", description: "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    }
+    guard let assertion = form["client_assertion"], !assertion.isEmpty else {
+      throw TokenError(error: "invalid_request", description: "client_assertion is missing")
+    }
+    let now = Int(Date().timeIntervalSince1970)
+    let verified = try ClientAssertion.verify(assertion, clients: core.smartClients, tokenURL: core.tokenURL, now: now)
+    guard await core.state.useJTI(verified.jti, exp: verified.exp) else {
+      throw TokenError(error: "invalid_grant", description: "client_assertion jti was already used")
+    }
+    let requested = (form["scope"] ?? "").split(separator: " ").map(String.init)
+    guard !requested.isEmpty else { throw TokenError(error: "invalid_scope", description: "no scope was requested") }
+    let granted = ClientAssertion.grant(requested: requested, allowed: core.config.allowedScopes)
+    guard !granted.isEmpty else {
+      throw TokenError(
+        error: "invalid_scope",
+        description: "none of the requested scopes (\(requested.joined(separator: " "))) is allowed; allowed: \(core.config.allowedScopes.joined(separator: " "))")
+    }
+    let token = await core.state.issueToken(scopes: granted, lifetime: core.config.tokenLifetime)
+    return Reply.json(
+      200,
+      .object([
+        ("access_token", .string(token)), ("token_type", .string("bearer")), ("expires_in", .int(core.config.tokenLifetime)),
+        ("scope", .string(granted.joined(separator: " "))),
+      ]), contentType: "application/json", headers: [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
+  }
+
+  // MARK: kick-off
+
+  func kickoff(_ request: inout Request, level: ExportLevel, items: [(String, String)]) async throws -> Reply {
+    let scopes = try await authorize(request)
+    if let accept = request.headers[.accept], !accept.isEmpty {
+      let ok = accept.split(separator: ",").contains { part in
+        let v = part.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased()
+        return v == "application/fhir+json" || v == "application/json" || v == "*/*" || v == "application/*"
+      }
+      guard ok else { throw RequestError.badRequest("Accept must be application/fhir+json (got '\(accept)')") }
+    }
+    let prefer = request.headers[HTTPField.Name("Prefer")!] ?? ""
+    guard prefer.lowercased().contains("respond-async") else {
+      throw RequestError.badRequest("the kick-off needs the header Prefer: respond-async")
+    }
+    let lenient = prefer.lowercased().contains("handling=lenient")
+    if await core.state.takeKickoff429() {
+      let wait = String(core.config.retryAfterSeconds)
+      var h = [("Retry-After", wait)]
+      if core.config.flavor == .netsmart { h.append(("X-RetryAfter", wait)) }
+      throw RequestErrorWithHeaders.make(.tooManyRequests("an export is already running; retry later", retryAfter: core.config.retryAfterSeconds), h)
+    }
+    var params = items
+    let isPost = request.method == .post
+    if isPost {
+      let body = try await request.collectBody(upTo: 4 << 20)
+      if body.readableBytes > 0 {
+        params += try parametersBody(Array(buffer: body))
+      }
+    }
+    let clock = await core.state.clock
+    var p = try ExportParameters.parse(
+      level: level, items: params, isPost: isPost, lenient: lenient, knownTypes: core.types, now: clock)
+    if let scopes, let readable = ClientAssertion.readableTypes(scopes) {
+      let explicit = params.contains { $0.0 == "_type" }
+      let denied = p.types.filter { !readable.contains($0) }
+      if explicit && !denied.isEmpty {
+        throw RequestError.forbidden("the access token's scopes do not cover \(denied.joined(separator: ", "))")
+      }
+      p.types = p.types.filter { readable.contains($0) }
+      guard !p.types.isEmpty else { throw RequestError.forbidden("the access token's scopes cover no exported resource type") }
+    }
+    // `request` in the manifest: the kick-off URL without POST parameters.
+    let requestURL = core.baseURL + request.uri.string
+    let job = try await core.state.beginJob(
+      request: requestURL, requiresToken: core.authEnabled, since: p.since, types: p.types)
+    let dataset = core.dataset
+    let content = await ContentFaults(partialFailure: core.state.faults.partialFailure, badLine: core.state.faults.badLine)
+    let perFile = core.config.resourcesPerFile
+    let state = core.state
+    let frozen = p
+    let cancel = job.cancel
+    Task.detached {
+      do {
+        let files = try await dataset.pool.read { db in
+          try ExportWriter.run(
+            db, dataset: dataset, params: frozen, transactionTime: job.transactionTime, directory: job.directory,
+            resourcesPerFile: perFile, faults: content, isCancelled: { cancel.isCancelled })
+        }
+        await state.finishJob(job.id, .complete(ExportWriter.ordered(files, types: frozen.types)))
+      } catch {
+        await state.finishJob(job.id, .failed("export failed: \(error)"))
+      }
+    }
+    let outcome = OperationOutcome.make(
+      severity: "information", code: "informational", diagnostics: "export job \(job.id) accepted; poll the Content-Location URL")
+    return Reply.json(202, outcome, headers: [("Content-Location", core.statusURL(job.id))])
+  }
+
+  /// Reads a Parameters resource into (name, value) pairs.
+  func parametersBody(_ bytes: [UInt8]) throws(RequestError) -> [(String, String)] {
+    let json: JSON
+    do { json = try JSON.parse(bytes) } catch { throw .badRequest("the POST body is not JSON: \(error)") }
+    guard json["resourceType"]?.stringValue == "Parameters" else {
+      throw .badRequest("the POST body must be a FHIR Parameters resource")
+    }
+    var out: [(String, String)] = []
+    for p in json["parameter"]?.arrayValue ?? [] {
+      guard let name = p["name"]?.stringValue else { throw .badRequest("a Parameters entry has no name") }
+      var value: String? = nil
+      for (k, v) in p.objectValue ?? [] where k.hasPrefix("value") {
+        if k == "valueReference" {
+          value = v["reference"]?.stringValue
+        } else if let s = v.stringValue {
+          value = s
+        } else if case .bool(let b) = v {
+          value = b ? "true" : "false"
+        } else if case .number(let n) = v {
+          value = n
+        }
+      }
+      guard let value else { throw .badRequest("Parameters entry '\(name)' has no usable value[x]") }
+      out.append((name, value))
+    }
+    return out
+  }
+
+  // MARK: status
+
+  func status(_ request: Request, jobText: String, items: [(String, String)]) async throws -> Reply {
+    guard let id = Int(jobText), let job = await core.state.job(id) else {
+      throw RequestError.notFound("no export job '\(jobText)' (it was deleted, or never existed)")
+    }
+    if job.requiresToken || core.authEnabled { try await authorize(request) }
+    if request.method == .delete {
+      _ = await core.state.deleteJob(id)
+      return Reply.json(
+        202, OperationOutcome.make(severity: "information", code: "informational", diagnostics: "export job \(id) deleted"))
+    }
+    let page = items.first { $0.0 == "page" }.flatMap { Int($0.1) } ?? 1
+    var retry = [("Retry-After", String(core.config.retryAfterSeconds))]
+    if core.config.flavor == .netsmart { retry.append(("X-RetryAfter", String(core.config.retryAfterSeconds))) }
+    if page == 1 {
+      switch await core.state.poll(id, pollsBeforeComplete: core.config.pollsBeforeComplete) {
+      case .gone: throw RequestError.notFound("no export job '\(jobText)'")
+      case .transient:
+        throw RequestErrorWithHeaders.make(.transient("temporary failure while checking the export; retry"), retry)
+      case .pending(let n, let of):
+        return Reply(status: 202, headers: [("X-Progress", "in progress (step \(n) of \(of))")] + retry)
+      case .ready: break
+      }
+    }
+    // Wait (briefly) for the files; long exports keep answering 202.
+    var current = job
+    let deadline = Date().addingTimeInterval(10)
+    while true {
+      guard let j = await core.state.job(id) else { throw RequestError.notFound("no export job '\(jobText)'") }
+      current = j
+      if case .running = j.phase, Date() < deadline {
+        try await Task.sleep(nanoseconds: 5_000_000)
+        continue
+      }
+      break
+    }
+    switch current.phase {
+    case .running:
+      return Reply(status: 202, headers: [("X-Progress", "writing files")] + retry)
+    case .failed(let why):
+      throw RequestError.server(why)
+    case .complete(let files):
+      let generation = page == 1 ? await core.state.countManifest(id) : max(1, current.manifestsServed)
+      let faults = await core.state.faults
+      return Reply.json(200, manifest(current, files: files, page: page, generation: generation, faults: faults), contentType: "application/json")
+    }
+  }
+
+  func manifest(_ job: JobRuntime, files: [ExportFile], page: Int, generation: Int, faults: Faults) -> JSON {
+    let gen: Int? = faults.expiredLinks > 0 ? generation : nil
+    func entry(_ f: ExportFile) -> JSON {
+      .object([("type", .string(f.type)), ("url", .string(core.fileURL(job: job.id, name: f.name, generation: gen))), ("count", .int(f.count))])
+    }
+    var outputs = files.filter { $0.kind == "output" }
+    var isLast = true
+    let size = faults.manifestPageSize
+    if size > 0 {
+      let pages = max(1, (outputs.count + size - 1) / size)
+      let start = min(outputs.count, (page - 1) * size)
+      outputs = Array(outputs[start..<min(outputs.count, start + size)])
+      isLast = page >= pages
+    }
+    var members: [(String, JSON)] = [
+      ("transactionTime", .string(Instant.format(job.transactionTime))),
+      ("request", .string(job.request)),
+      ("requiresAccessToken", .bool(job.requiresToken)),
+      ("output", .array(outputs.map(entry))),
+    ]
+    if job.since != nil {
+      members.append(("deleted", .array(isLast ? files.filter { $0.kind == "deleted" }.map(entry) : [])))
+    }
+    members.append(("error", .array(isLast ? files.filter { $0.kind == "error" }.map(entry) : [])))
+    if !isLast {
+      let sep = core.config.flavor == .netsmart ? "&" : "?"
+      members.append(("link", .array([.object([("relation", .string("next")), ("url", .string(core.statusURL(job.id) + "\(sep)page=\(page + 1)"))])])))
+    }
+    return .object(members)
+  }
+
+  // MARK: files
+
+  func file(_ request: Request, jobText: String, name: String, items: [(String, String)]) async throws -> Reply {
+    guard let id = Int(jobText), let job = await core.state.job(id) else {
+      throw RequestError.notFound("no export job '\(jobText)' (it was deleted, or never existed)")
+    }
+    guard case .complete(let files) = job.phase, let f = files.first(where: { $0.name == name }) else {
+      throw RequestError.notFound("export job \(jobText) has no file '\(name)'")
+    }
+    if job.requiresToken { try await authorize(request) }
+    let faults = await core.state.faults
+    if faults.expiredLinks > 0 {
+      let v = items.first { $0.0 == "v" }.flatMap { Int($0.1) } ?? 0
+      if v <= faults.expiredLinks {
+        throw RequestError.gone("this file link has expired; poll the status URL again for fresh links")
+      }
+    }
+    let earlier = await core.state.countFileRequest("\(id)/\(name)")
+    if earlier < faults.fileErrors {
+      throw RequestErrorWithHeaders.make(.transient("temporary failure reading \(name); retry"), [("Retry-After", "1")], status: 503)
+    }
+    let drop = earlier < faults.fileErrors + faults.dropConnections
+    let path = job.directory + "/" + f.name
+    let gzip = faults.gzip && (request.headers[.acceptEncoding] ?? "").lowercased().contains("gzip")
+    let size = f.bytes
+    var headers = [("Content-Type", "application/fhir+ndjson")]
+    if gzip { headers.append(("Content-Encoding", "gzip")) }
+    let body = ResponseBody(contentLength: gzip ? nil : size) { writer in
+      let fd = open(path, O_RDONLY)
+      guard fd >= 0 else { throw BulkServerError.io(path: path, reason: String(cString: strerror(errno))) }
+      defer { close(fd) }
+      let compressor = gzip ? try GzipStream() : nil
+      var sent = 0
+      var chunk = [UInt8](repeating: 0, count: 256 * 1024)
+      while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { throw BulkServerError.io(path: path, reason: String(cString: strerror(errno))) }
+        var piece = Array(chunk[0..<max(n, 0)])
+        if drop && sent + piece.count >= size / 2 {
+          piece = Array(piece.prefix(max(0, size / 2 - sent)))
+          if let compressor { piece = compressor.compress(piece, finish: false) }
+          if !piece.isEmpty { try await writer.write(ByteBuffer(bytes: piece)) }
+          throw SimulatedDrop()
+        }
+        sent += piece.count
+        if let compressor { piece = compressor.compress(piece, finish: n == 0) }
+        if !piece.isEmpty { try await writer.write(ByteBuffer(bytes: piece)) }
+        if n == 0 { break }
+      }
+      try await writer.finish(nil)
+    }
+    return Reply(status: 200, headers: headers, body: body)
+  }
+
+  // MARK: Group
+
+  func groupRead(_ g: GroupKind) async throws -> Reply {
+    let dataset = core.dataset
+    let clock = await core.state.clock
+    let members = try await dataset.pool.read { db in
+      var ids: [String] = []
+      try dataset.forEachPatient(db, at: clock, includeSupporting: false) { _, merged in
+        if g.contains(merged), let pid = merged.patientID { ids.append(pid) }
+      }
+      return ids
+    }
+    let group = JSON.object([
+      ("resourceType", .string("Group")),
+      ("id", .string(g.rawValue)),
+      ("meta", .object([("versionId", .string("1")), ("lastUpdated", .string(Instant.format(clock)))])),
+      ("identifier", .array([.object([("system", .string("urn:cohort:group")), ("value", .string(g.rawValue))])])),
+      ("active", .bool(true)),
+      ("type", .string("person")),
+      ("actual", .bool(true)),
+      ("name", .string(g.name)),
+      ("quantity", .int(members.count)),
+      ("member", .array(members.map { .object([("entity", .object([("reference", .string("Patient/" + $0))]))]) })),
+    ])
+    return Reply.json(200, group)
+  }
+
+  func groupSearch(_ items: [(String, String)]) -> Reply {
+    var groups = GroupKind.allCases
+    for (k, v) in items {
+      switch k {
+      case "_id": groups = groups.filter { v.split(separator: ",").contains(Substring($0.rawValue)) }
+      case "name": groups = groups.filter { $0.name.lowercased().contains(v.lowercased()) || $0.rawValue.contains(v.lowercased()) }
+      case "identifier":
+        let value = v.split(separator: "|").last.map(String.init) ?? v
+        groups = groups.filter { $0.rawValue == value }
+      default: continue
+      }
+    }
+    let entries: [JSON] = groups.map { g in
+      .object([
+        ("fullUrl", .string("\(core.baseURL)/Group/\(g.rawValue)")),
+        (
+          "resource",
+          .object([
+            ("resourceType", .string("Group")), ("id", .string(g.rawValue)),
+            ("identifier", .array([.object([("system", .string("urn:cohort:group")), ("value", .string(g.rawValue))])])),
+            ("type", .string("person")), ("actual", .bool(true)), ("name", .string(g.name)),
+          ])
+        ),
+        ("search", .object([("mode", .string("match"))])),
+      ])
+    }
+    return Reply.json(
+      200,
+      .object([("resourceType", .string("Bundle")), ("type", .string("searchset")), ("total", .int(entries.count)), ("entry", .array(entries))]))
+  }
+
+  // MARK: discovery
+
+  func capabilityStatement() -> JSON {
+    let exportOps: [JSON] = [
+      .object([("name", .string("export")), ("definition", .string("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"))])
+    ]
+    let params = ["_type", "_since", "_until", "_outputFormat", "_typeFilter", "_elements", "patient"]
+    let searchParams: [JSON] = Filters.supportedParameters.map { .object([("name", .string($0)), ("type", .string($0 == "date" || $0 == "_lastUpdated" ? "date" : "token"))]) }
+    var resources: [JSON] = []
+    for t in core.types {
+      var r: [(String, JSON)] = [("type", .string(t)), ("interaction", .array([]))]
+      r[1].1 = .array(t == "Group" ? [.object([("code", .string("read"))])] : [])
+      r.append(("searchParam", .array(searchParams)))
+      if t == "Patient" {
+        r.append(("operation", .array([.object([("name", .string("export")), ("definition", .string("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"))])])))
+      }
+      resources.append(.object(r))
+    }
+    resources.append(
+      .object([
+        ("type", .string("Group")),
+        ("interaction", .array([.object([("code", .string("read"))]), .object([("code", .string("search-type"))])])),
+        ("operation", .array([.object([("name", .string("export")), ("definition", .string("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"))])])),
+      ]))
+    var security: [(String, JSON)] = []
+    if case .smart = core.config.auth {
+      security = [
+        ("service", .array([Generator.concept("http://terminology.hl7.org/CodeSystem/restful-security-service", "SMART-on-FHIR", "SMART-on-FHIR")])),
+        (
+          "extension",
+          .array([
+            .object([
+              ("url", .string("http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris")),
+              ("extension", .array([.object([("url", .string("token")), ("valueUri", .string(core.tokenURL))])])),
+            ])
+          ])
+        ),
+      ]
+    }
+    var rest: [(String, JSON)] = [("mode", .string("server"))]
+    if !security.isEmpty { rest.append(("security", .object(security))) }
+    rest.append(("resource", .array(resources)))
+    rest.append(("operation", .array(exportOps)))
+    return .object([
+      ("resourceType", .string("CapabilityStatement")),
+      ("status", .string("active")),
+      ("date", .string(core.config.startTime)),
+      ("kind", .string("instance")),
+      ("software", .object([("name", .string(BulkDataServer.softwareName)), ("version", .string(BulkDataServer.version))])),
+      ("implementation", .object([("description", .string("cohort BulkServer (\(core.config.flavor.rawValue) flavor)")), ("url", .string(core.baseURL))])),
+      ("fhirVersion", .string("4.0.1")),
+      ("format", .array([.string("json")])),
+      ("instantiates", .array([.string("http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data")])),
+      (
+        "extension",
+        .array([
+          .object([
+            ("url", .string("http://hl7.org/fhir/uv/bulkdata/StructureDefinition/export-parameters")),
+            ("valueString", .string(params.joined(separator: ","))),
+          ])
+        ])
+      ),
+      ("rest", .array([.object(rest)])),
+    ])
+  }
+
+  func smartConfiguration() -> JSON {
+    .object([
+      ("token_endpoint", .string(core.tokenURL)),
+      ("token_endpoint_auth_methods_supported", .array([.string("private_key_jwt")])),
+      ("token_endpoint_auth_signing_alg_values_supported", .array([.string("RS384"), .string("ES384")])),
+      ("grant_types_supported", .array([.string("client_credentials")])),
+      ("scopes_supported", .array(core.config.allowedScopes.map { .string($0) })),
+      ("capabilities", .array([.string("client-confidential-asymmetric"), .string("permission-v1"), .string("permission-v2")])),
+    ])
+  }
+}
+
+/// A request error carrying extra headers (Retry-After) and optionally another status.
+struct RequestErrorWithHeaders: Error {
+  var error: RequestError
+  var headers: [(String, String)]
+  var status: Int?
+  static func make(_ e: RequestError, _ h: [(String, String)], status: Int? = nil) -> RequestErrorWithHeaders {
+    RequestErrorWithHeaders(error: e, headers: h, status: status)
+  }
+}

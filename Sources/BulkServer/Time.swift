@@ -1,0 +1,121 @@
+// Instants as whole seconds since 1970 (UTC), formatted as FHIR instants.
+
+enum Instant {
+  /// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+  static func format(_ seconds: Int) -> String {
+    let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+    let rem = seconds - days * 86400
+    let (y, m, d) = civil(fromDays: days)
+    return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rem / 3600, 2)):\(pad(rem % 3600 / 60, 2)):\(pad(rem % 60, 2))Z"
+  }
+
+  /// `YYYY-MM-DD` of an instant.
+  static func formatDate(_ seconds: Int) -> String { String(format(seconds).prefix(10)) }
+
+  static func pad(_ v: Int, _ width: Int) -> String {
+    let s = String(v)
+    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+  }
+
+  /// Parses a FHIR instant (`YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm)`); seconds are floored.
+  /// With `allowPartial`, a date (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`) or dateTime without zone is also read (as UTC).
+  static func parse(_ text: String, allowPartial: Bool = false) -> Int? {
+    let b = Array(text.utf8)
+    func num(_ from: Int, _ len: Int) -> Int? {
+      guard from + len <= b.count else { return nil }
+      var v = 0
+      for i in from..<from + len {
+        guard b[i] >= 0x30 && b[i] <= 0x39 else { return nil }
+        v = v * 10 + Int(b[i] - 0x30)
+      }
+      return v
+    }
+    guard let year = num(0, 4) else { return nil }
+    if allowPartial && b.count == 4 { return days(year: year, month: 1, day: 1) * 86400 }
+    guard b.count >= 7, b[4] == UInt8(ascii: "-"), let month = num(5, 2), (1...12).contains(month) else { return nil }
+    if allowPartial && b.count == 7 { return days(year: year, month: month, day: 1) * 86400 }
+    guard b.count >= 10, b[7] == UInt8(ascii: "-"), let day = num(8, 2), (1...31).contains(day) else { return nil }
+    let dayStart = days(year: year, month: month, day: day) * 86400
+    if allowPartial && b.count == 10 { return dayStart }
+    guard b.count >= 19, b[10] == UInt8(ascii: "T"), b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
+      let hh = num(11, 2), let mm = num(14, 2), let ss = num(17, 2), hh < 24, mm < 60, ss < 61
+    else { return nil }
+    var i = 19
+    if i < b.count, b[i] == UInt8(ascii: ".") {
+      i += 1
+      let start = i
+      while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+      guard i > start else { return nil }
+    }
+    var offset = 0
+    if i == b.count {
+      guard allowPartial else { return nil }
+    } else if b[i] == UInt8(ascii: "Z") {
+      i += 1
+    } else if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+      guard let oh = num(i + 1, 2), i + 3 < b.count, b[i + 3] == UInt8(ascii: ":"), let om = num(i + 4, 2) else {
+        return nil
+      }
+      offset = (oh * 3600 + om * 60) * (b[i] == UInt8(ascii: "+") ? 1 : -1)
+      i += 6
+    } else {
+      return nil
+    }
+    guard i == b.count else { return nil }
+    return dayStart + hh * 3600 + mm * 60 + ss - offset
+  }
+
+  /// Days since 1970-01-01 for a civil date (Howard Hinnant's algorithm).
+  static func days(year: Int, month: Int, day: Int) -> Int {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yoe = y - era * 400
+    let mp = (month + 9) % 12
+    let doy = (153 * mp + 2) / 5 + day - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    return era * 146097 + doe - 719468
+  }
+
+  static func civil(fromDays z0: Int) -> (Int, Int, Int) {
+    let z = z0 + 719468
+    let era = (z >= 0 ? z : z - 146096) / 146097
+    let doe = z - era * 146097
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+    let y = yoe + era * 400
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let d = doy - (153 * mp + 2) / 5 + 1
+    let m = mp < 10 ? mp + 3 : mp - 9
+    return (m <= 2 ? y + 1 : y, m, d)
+  }
+}
+
+/// SplitMix64: a small deterministic generator.
+struct SplitMix: RandomNumberGenerator {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  init(_ parts: UInt64...) {
+    var s: UInt64 = 0x9E37_79B9_7F4A_7C15
+    for p in parts { s = SplitMix.mix(s ^ p &+ 0x632B_E59B_D9B4_E019) }
+    state = s
+  }
+  static func mix(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+  mutating func next() -> UInt64 {
+    state = state &+ 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+  /// Uniform integer in 0..<n (n > 0).
+  mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
+  /// True with probability p.
+  mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
+  mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
+  mutating func range(_ lo: Int, _ hi: Int) -> Int { lo + below(hi - lo + 1) }
+}

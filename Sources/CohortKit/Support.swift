@@ -1,0 +1,55 @@
+import Foundation
+
+extension Workspace {
+  /// An absolute path for a user-given path (relative to the current directory, `~` expanded).
+  public static func absolutePath(_ path: String) -> String {
+    absolute(path, cwd: FileManager.default.currentDirectoryPath)
+  }
+}
+
+/// Checks on key files referenced by path.
+public enum KeyFiles {
+  /// A warning when a private key file is readable by group or others (or missing).
+  public static func permissionWarning(_ path: String) -> String? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return "key file \(path) does not exist (yet)" }
+    if info.st_mode & 0o077 != 0 {
+      return String(
+        format: "key file %@ is readable by others (mode %o); run `chmod 600 %@`", path, Int(info.st_mode & 0o777), path)
+    }
+    return nil
+  }
+}
+
+/// Resource type lists given by users (`--types`, `--type`).
+public enum ResourceTypes {
+  /// Splits `A,B` (and repeated values), trims, drops duplicates, checks each name's syntax.
+  public static func parseList(_ text: String?) throws -> [String] {
+    guard let text else { return [] }
+    return try parseList([text])
+  }
+
+  public static func parseList(_ values: [String]) throws -> [String] {
+    var seen = Set<String>()
+    var out: [String] = []
+    for value in values {
+      for part in value.split(separator: ",") {
+        let name = part.trimmingCharacters(in: .whitespaces)
+        if name.isEmpty { continue }
+        guard isPlausible(name) else {
+          throw KitError.invalidArgument(
+            "'\(name)' is not a FHIR resource type name (expected e.g. Patient, Observation)")
+        }
+        if seen.insert(name).inserted { out.append(name) }
+      }
+    }
+    return out
+  }
+
+  /// `^[A-Z][A-Za-z]{0,63}$`
+  public static func isPlausible(_ name: String) -> Bool {
+    let bytes = Array(name.utf8)
+    guard (1...64).contains(bytes.count), (0x41...0x5A).contains(bytes[0]) else { return false }
+    return bytes.allSatisfy { (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+  }
+}

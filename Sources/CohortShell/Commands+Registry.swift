@@ -1,0 +1,235 @@
+import ArgumentParser
+import CohortKit
+import CohortStore
+import Foundation
+
+/// A command the shell can run. ArgumentParser parses it; `execute` runs it against the session.
+protocol ShellCommand: ParsableCommand {
+  func execute(in session: Session) async throws
+}
+
+/// `--format` on every command that prints results.
+struct FormatOption: ParsableArguments {
+  @Option(name: .long, help: "Output format: table, plain, json or csv (default: table on a terminal, plain when piped).")
+  var format: OutputFormat?
+}
+
+extension OutputFormat: ExpressibleByArgument {}
+extension AuthKind: ExpressibleByArgument {}
+
+enum KickoffMethodArgument: String, ExpressibleByArgument, CaseIterable {
+  case get, post
+}
+
+// MARK: server
+
+struct ServerCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "server", abstract: "Register and inspect FHIR servers.",
+    subcommands: [ServerAdd.self, ServerList.self, ServerShow.self, ServerRemove.self, ServerRename.self])
+}
+
+struct ServerAdd: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "add", abstract: "Register a FHIR server by name.",
+    discussion: "Tokens are never stored: only the name of the variable or file that holds them.")
+
+  @Argument(help: "Server name ([a-z0-9][a-z0-9._-]{0,63}).") var name: String
+  @Argument(help: "FHIR base URL, e.g. https://fhir.example.org/r4") var url: String
+  @Option(help: "Authorization: none, bearer or smart.") var auth: AuthKind = .none
+  @Option(name: .customLong("token-env"), help: "Environment variable that holds the bearer token.") var tokenEnv: String?
+  @Option(name: .customLong("token-file"), help: "File that holds the bearer token.") var tokenFile: String?
+  @Option(help: "Kick-off method: get (default) or post (a Parameters body).") var kickoff: KickoffMethodArgument = .get
+  @Option(name: .customLong("client-id"), help: "SMART Backend Services client id.") var clientID: String?
+  @Option(help: "Path of the private key (PEM or JWK) for SMART Backend Services.") var key: String?
+  @Option(help: "Signing algorithm: RS384 or ES384.") var alg: String?
+  @Option(help: "Key id (kid) registered with the server.") var kid: String?
+  @Option(help: "Scopes to request (default system/*.rs).") var scope: String?
+  @Option(name: .customLong("token-url"), help: "Token endpoint (default: from .well-known/smart-configuration).") var tokenURL: String?
+
+  func validate() throws {
+    if tokenEnv != nil && tokenFile != nil {
+      throw ValidationError("give either --token-env or --token-file, not both")
+    }
+    if auth == .bearer && tokenEnv == nil && tokenFile == nil {
+      throw ValidationError("--auth bearer needs --token-env VAR or --token-file PATH (the token itself is never stored)")
+    }
+    if auth != .bearer && (tokenEnv != nil || tokenFile != nil) {
+      throw ValidationError("--token-env/--token-file go with --auth bearer")
+    }
+    if auth == .smart && (clientID == nil || key == nil) {
+      throw ValidationError("--auth smart needs --client-id ID and --key PATH")
+    }
+    if let alg, !["RS384", "ES384"].contains(alg) {
+      throw ValidationError("--alg must be RS384 or ES384")
+    }
+  }
+
+  func execute(in session: Session) async throws {
+    let base = try Registry.validateBaseURL(url)
+    if let tokenEnv { try Registry.validateEnvName(tokenEnv) }
+    let store = try session.store(create: true)
+    let keyPath = key.map { Workspace.absolutePath($0) }
+    try store.addServer(
+      ServerRecord(
+        name: name, baseURL: base, authKind: auth, tokenEnv: tokenEnv,
+        tokenFile: tokenFile.map { Workspace.absolutePath($0) }, clientID: clientID, keyPath: keyPath,
+        keyAlg: alg, keyID: kid, scope: scope, tokenURL: tokenURL, kickoffMethod: kickoff.rawValue))
+    if let keyPath, let warning = KeyFiles.permissionWarning(keyPath) { session.warn(warning) }
+    session.note("added server \(name) → \(base)")
+  }
+}
+
+struct ServerList: ShellCommand {
+  static let configuration = CommandConfiguration(commandName: "list", abstract: "List registered servers.")
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    let servers = session.workspace.exists ? try session.store(create: false).servers() : []
+    session.emit(
+      Table(
+        columns: ["name", "url", "auth", "kickoff"],
+        rows: servers.map { [$0.name, $0.baseURL, $0.authKind.rawValue, $0.kickoffMethod] }),
+      format: output.format)
+  }
+}
+
+struct ServerShow: ShellCommand {
+  static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one server's settings.")
+  @Argument(help: "Server name.") var name: String
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    let s = try session.store(create: false).server(named: name)
+    var rows: [[String]] = [["name", s.name], ["url", s.baseURL], ["auth", s.authKind.rawValue], ["kickoff", s.kickoffMethod]]
+    if let env = s.tokenEnv {
+      let set = (session.environment[env] ?? "").isEmpty ? "not set" : "set"
+      rows.append(["token", "from environment variable \(env) (\(set))"])
+    }
+    if let file = s.tokenFile {
+      rows.append(["token", "from file \(file)\(FileManager.default.fileExists(atPath: file) ? "" : " (missing)")"])
+    }
+    if let v = s.clientID { rows.append(["client-id", v]) }
+    if let v = s.keyPath { rows.append(["key", v]) }
+    if let v = s.keyAlg { rows.append(["alg", v]) }
+    if let v = s.keyID { rows.append(["kid", v]) }
+    if let v = s.scope { rows.append(["scope", v]) }
+    if let v = s.tokenURL { rows.append(["token-url", v]) }
+    rows.append(["created", s.createdAt])
+    session.emit(Table(columns: ["field", "value"], rows: rows), format: output.format)
+  }
+}
+
+struct ServerRemove: ShellCommand {
+  static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a server (no cohort may use it).")
+  @Argument(help: "Server name.") var name: String
+  func execute(in session: Session) async throws {
+    try session.store(create: false).removeServer(named: name)
+    session.note("removed server \(name)")
+  }
+}
+
+struct ServerRename: ShellCommand {
+  static let configuration = CommandConfiguration(commandName: "rename", abstract: "Rename a server (its cohorts follow).")
+  @Argument(help: "Current name.") var old: String
+  @Argument(help: "New name.") var new: String
+  func execute(in session: Session) async throws {
+    try session.store(create: false).renameServer(old, to: new)
+    session.note("renamed server \(old) → \(new)")
+  }
+}
+
+// MARK: cohort
+
+struct CohortGroupCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "cohort", abstract: "Name cohorts: a FHIR Group on a registered server.",
+    subcommands: [CohortAdd.self, CohortList.self, CohortShow.self, CohortRemove.self, CohortRename.self])
+}
+
+struct CohortAdd: ShellCommand {
+  static let configuration = CommandConfiguration(commandName: "add", abstract: "Map a cohort name to a Group on a server.")
+  @Argument(help: "Cohort name ([a-z0-9][a-z0-9._-]{0,63}).") var name: String
+  @Option(help: "Server name.") var server: String
+  @Option(help: "FHIR Group id.") var group: String
+  @Option(help: "Default resource types, comma-separated (e.g. Patient,Observation).") var types: String?
+  @Option(help: "A note for the record.") var note: String?
+
+  func execute(in session: Session) async throws {
+    let typeList = try ResourceTypes.parseList(types)
+    let store = try session.store(create: true)
+    try store.addCohort(
+      CohortRecord(
+        name: name, server: server, groupID: group,
+        defaultTypes: typeList.isEmpty ? nil : typeList.joined(separator: ","), note: note))
+    session.note("added cohort \(name) → Group/\(group) on \(server)")
+  }
+}
+
+struct CohortList: ShellCommand {
+  static let configuration = CommandConfiguration(commandName: "list", abstract: "List cohorts.")
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    guard session.workspace.exists else {
+      session.emit(Table(columns: ["name", "server", "group", "types", "snapshots", "last export"], rows: []), format: output.format)
+      return
+    }
+    let store = try session.store(create: false)
+    var rows: [[String]] = []
+    for c in try store.cohorts() {
+      let snaps = try store.snapshots(cohort: c.name)
+      rows.append([
+        c.name, c.server, c.groupID, c.defaultTypes ?? "(all)", String(snaps.count),
+        snaps.last?.transactionTime ?? "",
+      ])
+    }
+    session.emit(
+      Table(columns: ["name", "server", "group", "types", "snapshots", "last export"], rows: rows), format: output.format)
+  }
+}
+
+struct CohortShow: ShellCommand {
+  static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one cohort.")
+  @Argument(help: "Cohort name.") var name: String
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    let store = try session.store(create: false)
+    let c = try store.cohort(named: name)
+    let exports = try store.exports(cohort: name)
+    let snaps = exports.filter { $0.phase == .committed }
+    var rows = [
+      ["name", c.name], ["server", c.server], ["group", c.groupID], ["types", c.defaultTypes ?? "(all)"],
+      ["note", c.note ?? ""], ["created", c.createdAt], ["exports", String(exports.count)],
+      ["snapshots", String(snaps.count)], ["folder", session.workspace.cohortFolder(name)],
+    ]
+    if let open = exports.last(where: { $0.phase.isOpen }) {
+      rows.append(["open job", "#\(open.seq) \(open.phase.rawValue)"])
+    }
+    session.emit(Table(columns: ["field", "value"], rows: rows), format: output.format)
+  }
+}
+
+struct CohortRemove: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "remove", abstract: "Remove a cohort; with exports it needs --force and deletes its folder.")
+  @Argument(help: "Cohort name.") var name: String
+  @Flag(help: "Also delete its exports, snapshots and files.") var force = false
+  func execute(in session: Session) async throws {
+    let store = try session.store(create: false)
+    try Registry.removeCohort(name, force: force, workspace: session.workspace, store: store)
+    session.note("removed cohort \(name)")
+  }
+}
+
+struct CohortRename: ShellCommand {
+  static let configuration = CommandConfiguration(commandName: "rename", abstract: "Rename a cohort and its folder.")
+  @Argument(help: "Current name.") var old: String
+  @Argument(help: "New name.") var new: String
+  func execute(in session: Session) async throws {
+    let store = try session.store(create: false)
+    try Registry.renameCohort(old, to: new, workspace: session.workspace, store: store)
+    session.note("renamed cohort \(old) → \(new)")
+  }
+}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// Output formats of every command that prints results.
+public enum OutputFormat: String, CaseIterable, Sendable {
+  case table, plain, json, csv
+}
+
+/// A result table: what commands return and reporters render.
+public struct Table: Sendable, Equatable {
+  public var columns: [String]
+  public var rows: [[String]]
+  public init(columns: [String], rows: [[String]]) {
+    self.columns = columns
+    self.rows = rows
+  }
+
+  /// Renders for a terminal (box-less aligned columns with a rule) or plain (tab-separated).
+  public func render(_ format: OutputFormat) -> String {
+    switch format {
+    case .table:
+      var widths = columns.map { $0.count }
+      for row in rows {
+        for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
+      }
+      func line(_ cells: [String]) -> String {
+        var out = ""
+        for (i, cell) in cells.enumerated() {
+          let isLast = i == cells.count - 1
+          out += isLast ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) + "  "
+        }
+        return out
+      }
+      var lines = [line(columns), line(widths.map { String(repeating: "-", count: $0) })]
+      lines += rows.map(line)
+      return lines.joined(separator: "\n") + "\n"
+    case .plain:
+      return rows.map { $0.joined(separator: "\t") }.joined(separator: "\n") + (rows.isEmpty ? "" : "\n")
+    case .csv:
+      func field(_ s: String) -> String {
+        s.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+      }
+      return ([columns] + rows).map { $0.map(field).joined(separator: ",") }.joined(separator: "\n") + "\n"
+    case .json:
+      let objects = rows.map { row in
+        Dictionary(uniqueKeysWithValues: zip(columns, row).map { ($0.0, jsonValue($0.1)) })
+      }
+      return JSON.encode(objects) + "\n"
+    }
+  }
+
+  /// Numbers stay numbers in JSON output; everything else is a string; "" is null.
+  private func jsonValue(_ s: String) -> JSON.Value {
+    if s.isEmpty { return .null }
+    if let n = Int(s), String(n) == s { return .number(Double(n)) }
+    return .string(s)
+  }
+}
+
+/// A minimal ordered JSON writer (stable key order for golden transcripts).
+public enum JSON {
+  public indirect enum Value: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([Value])
+    case object([(String, Value)])
+
+    public static func == (a: Value, b: Value) -> Bool { JSON.encode(a) == JSON.encode(b) }
+  }
+
+  public static func encode(_ rows: [[String: Value]]) -> String {
+    encode(.array(rows.map { .object($0.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }) }))
+  }
+
+  public static func encode(_ value: Value) -> String {
+    switch value {
+    case .null: return "null"
+    case .bool(let b): return b ? "true" : "false"
+    case .number(let d):
+      if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
+      return String(d)
+    case .string(let s): return quote(s)
+    case .array(let items): return "[" + items.map(encode).joined(separator: ",") + "]"
+    case .object(let pairs): return "{" + pairs.map { quote($0.0) + ":" + encode($0.1) }.joined(separator: ",") + "}"
+    }
+  }
+
+  public static func quote(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      default:
+        if scalar.value < 0x20 {
+          out += String(format: "\\u%04x", scalar.value)
+        } else {
+          out.unicodeScalars.append(scalar)
+        }
+      }
+    }
+    return out + "\""
+  }
+}

@@ -1,0 +1,107 @@
+import CohortKit
+import CohortStore
+import Foundation
+
+/// Documented exit codes.
+public enum ExitStatus {
+  public static let ok: Int32 = 0
+  public static let failed: Int32 = 1
+  public static let server: Int32 = 2
+  public static let scriptStopped: Int32 = 3
+  public static let usage: Int32 = 64
+  public static let interrupted: Int32 = 130
+}
+
+/// Where a command came from, for `FILE:LINE: error:` messages.
+public struct SourceLocation: Sendable, Equatable {
+  public var file: String
+  public var line: Int
+  public var description: String { "\(file):\(line)" }
+}
+
+/// Writes to a file descriptor with write(2) (Glibc's stdout/stderr globals are not Swift 6 safe).
+public struct FDWriter: Sendable {
+  public let fd: Int32
+  public init(fd: Int32) { self.fd = fd }
+  public func write(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+      let n = bytes.withUnsafeMutableBytes { buffer in
+        Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+      }
+      if n <= 0 {
+        if n < 0 && errno == EINTR { continue }
+        return
+      }
+      offset += n
+    }
+  }
+  public var isTerminal: Bool { isatty(fd) == 1 }
+}
+
+/// The state one shell session carries between commands (REPL, script, `-c`).
+public final class Session: @unchecked Sendable {
+  public var workspace: Workspace
+  public let environment: [String: String]
+  /// nil = automatic: a table on a terminal, plain lines when piped.
+  public var format: OutputFormat?
+  public var echo = false
+  public var bail = true
+  public var color: Bool
+  public var variables: [String: String] = [:]
+  public var includeDepth = 0
+  public var interactive = false
+  public let stdout: FDWriter
+  public let stderr: FDWriter
+  /// Servers started with `serve --background` (stopped when the session ends).
+  public var backgroundServers: [BackgroundServer] = []
+
+  public init(
+    workspace: Workspace, environment: [String: String], stdout: FDWriter = FDWriter(fd: 1),
+    stderr: FDWriter = FDWriter(fd: 2), color: Bool? = nil
+  ) {
+    self.workspace = workspace
+    self.environment = environment
+    self.stdout = stdout
+    self.stderr = stderr
+    let noColor = !(environment["NO_COLOR"] ?? "").isEmpty || environment["TERM"] == "dumb"
+    self.color = color ?? (!noColor && stdout.isTerminal)
+  }
+
+  /// The effective output format for results.
+  public var effectiveFormat: OutputFormat { format ?? (stdout.isTerminal ? .table : .plain) }
+
+  public func print(_ text: String) {
+    stdout.write(text.hasSuffix("\n") || text.isEmpty ? text : text + "\n")
+  }
+
+  public func emit(_ table: Table, format override: OutputFormat? = nil) {
+    stdout.write(table.render(override ?? effectiveFormat))
+  }
+
+  /// A diagnostic on stderr.
+  public func note(_ text: String) { stderr.write(text + "\n") }
+
+  public func warn(_ text: String) {
+    stderr.write((color ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: ") + text + "\n")
+  }
+
+  public func error(_ text: String, at location: SourceLocation?) {
+    let label = color ? "\u{1B}[31merror:\u{1B}[0m " : "error: "
+    stderr.write((location.map { "\($0.description): " } ?? "") + label + text + "\n")
+  }
+
+  /// The store, created on first write with a one-line notice.
+  public func store(create: Bool) throws -> Store {
+    try workspace.store(create: create) { path in
+      self.note("created workspace \(path)")
+    }
+  }
+}
+
+/// A server started inside this process by `serve --background`.
+public protocol BackgroundServer: AnyObject, Sendable {
+  var baseURL: String { get }
+  func stop() async
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// Errors from the workspace database. Each renders as one line that says what failed and what to do.
+public enum StoreError: Error, CustomStringConvertible, Equatable, Sendable {
+  /// The database was written by a newer cohort (it has migrations this binary does not know).
+  case newerSchema(path: String, unknown: [String])
+  /// The file exists but is not a SQLite database, or is damaged.
+  case corrupt(path: String, reason: String)
+  /// The workspace folder or database cannot be written.
+  case notWritable(path: String, reason: String)
+  /// A named object does not exist. `existing` lists what does, for the message.
+  case notFound(kind: String, name: String, existing: [String])
+  /// A named object already exists.
+  case alreadyExists(kind: String, name: String)
+  /// A name breaks the naming rule.
+  case invalidName(kind: String, name: String, rule: String)
+  /// The object is still used (e.g. a server with cohorts).
+  case inUse(kind: String, name: String, reason: String)
+  /// Any other SQLite failure, with SQLite's message (never statement arguments).
+  case database(String)
+
+  public var description: String {
+    switch self {
+    case .newerSchema(let path, let unknown):
+      return
+        "\(path) was written by a newer version of cohort (unknown migrations: \(unknown.joined(separator: ", "))); upgrade cohort to use this workspace"
+    case .corrupt(let path, let reason):
+      return "\(path) is not a usable cohort database (\(reason)); restore it from a backup or point --workspace elsewhere"
+    case .notWritable(let path, let reason):
+      return "cannot write the workspace at \(path) (\(reason)); check its permissions or choose another with --workspace"
+    case .notFound(let kind, let name, let existing):
+      let list = existing.isEmpty ? "there are none yet" : "known: \(existing.joined(separator: ", "))"
+      let hint = nearest(name, in: existing).map { " — did you mean '\($0)'?" } ?? ""
+      return "no \(kind) named '\(name)'\(hint) (\(list))"
+    case .alreadyExists(let kind, let name):
+      return "a \(kind) named '\(name)' already exists; choose another name or remove it first"
+    case .invalidName(let kind, let name, let rule):
+      return "invalid \(kind) name '\(name)': \(rule)"
+    case .inUse(let kind, let name, let reason):
+      return "cannot remove \(kind) '\(name)': \(reason)"
+    case .database(let message):
+      return "database error: \(message)"
+    }
+  }
+}
+
+/// The closest candidate by edit distance, if it is close enough to be a plausible typo.
+public func nearest(_ word: String, in candidates: [String]) -> String? {
+  var best: (String, Int)?
+  for candidate in candidates {
+    let distance = editDistance(word.lowercased(), candidate.lowercased())
+    if distance <= max(2, word.count / 3), best == nil || distance < best!.1 {
+      best = (candidate, distance)
+    }
+  }
+  return best?.0
+}
+
+/// Levenshtein distance over Unicode scalars.
+public func editDistance(_ a: String, _ b: String) -> Int {
+  let a = Array(a.unicodeScalars)
+  let b = Array(b.unicodeScalars)
+  if a.isEmpty { return b.count }
+  if b.isEmpty { return a.count }
+  var previous = Array(0...b.count)
+  var current = [Int](repeating: 0, count: b.count + 1)
+  for i in 1...a.count {
+    current[0] = i
+    for j in 1...b.count {
+      let cost = a[i - 1] == b[j - 1] ? 0 : 1
+      current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+    }
+    swap(&previous, &current)
+  }
+  return previous[b.count]
+}

@@ -1,0 +1,482 @@
+// The Bulk Data protocol client: capability check, kick-off, polling, DELETE (C13–C42, C62–C64).
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Download behaviour (C43–C49).
+public struct DownloadPolicy: Sendable {
+  /// Attempts per file for network errors, 5xx and 429 (C48).
+  public var maxAttempts: Int
+  /// Backoff between attempts (Retry-After wins, clamped by `retryClamp`).
+  public var backoff: PollPolicy
+  /// NDJSON line cap (C44).
+  public var maxLineLength: Int
+  /// Redirects followed per file (C46).
+  public var maxRedirects: Int
+  /// Treat a line count different from the manifest `count` as an error (default: a warning, C42).
+  public var strictCount: Bool
+  /// Emit `downloadProgress` every this many bytes.
+  public var progressEvery: Int64
+
+  public init(
+    maxAttempts: Int = 5, backoff: PollPolicy = PollPolicy(initialBackoff: .seconds(1), maxBackoff: .seconds(60)),
+    maxLineLength: Int = 64 << 20, maxRedirects: Int = 5, strictCount: Bool = false,
+    progressEvery: Int64 = 4 << 20
+  ) {
+    self.maxAttempts = maxAttempts
+    self.backoff = backoff
+    self.maxLineLength = maxLineLength
+    self.maxRedirects = maxRedirects
+    self.strictCount = strictCount
+    self.progressEvery = progressEvery
+  }
+
+  public static func fast(maxAttempts: Int = 3) -> DownloadPolicy {
+    DownloadPolicy(maxAttempts: maxAttempts, backoff: .fast())
+  }
+}
+
+public final class BulkClient: Sendable {
+  public let endpoint: BulkEndpoint
+  public let pollPolicy: PollPolicy
+  public let downloadPolicy: DownloadPolicy
+  let http: HTTPClient
+  let emit: @Sendable (BulkEvent) -> Void
+  private let capabilityCache = Locked<CapabilitySummary?>(nil)
+  /// Tokens handed out so far, only to scrub them from any text we pass on.
+  private let seenTokens = Locked<Set<String>>([])
+
+  /// Status, manifest and error bodies are collected up to this size.
+  static let smallBodyLimit = 64 << 20
+  static let requestTimeout: TimeAmount = .seconds(120)
+
+  /// A process-wide client configured for Bulk Data: gzip/deflate decoding with no ratio limit,
+  /// redirects handled by `BulkClient` itself (so `Authorization` is dropped on a change of origin
+  /// whatever the client), 5-minute read idle timeout. Never shut down.
+  public static let defaultHTTPClient: HTTPClient = HTTPClient(
+    eventLoopGroupProvider: .singleton, configuration: defaultConfiguration)
+
+  public static var defaultConfiguration: HTTPClient.Configuration {
+    var c = HTTPClient.Configuration(
+      redirectConfiguration: .disallow,
+      timeout: .init(connect: .seconds(30), read: .seconds(300)),
+      decompression: .enabled(limit: .none))
+    c.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 10
+    return c
+  }
+
+  public init(
+    endpoint: BulkEndpoint, httpClient: HTTPClient = BulkClient.defaultHTTPClient,
+    pollPolicy: PollPolicy = PollPolicy(), downloadPolicy: DownloadPolicy = DownloadPolicy(),
+    events: @escaping @Sendable (BulkEvent) -> Void = { _ in }
+  ) {
+    self.endpoint = endpoint
+    self.http = httpClient
+    self.pollPolicy = pollPolicy
+    self.downloadPolicy = downloadPolicy
+    self.emit = events
+  }
+
+  // MARK: Capability
+
+  /// GET `[base]/metadata` and summarise it; the result is kept for the kick-off log record.
+  public func capabilities() async throws -> CapabilitySummary {
+    let url = endpoint.baseURL + "/metadata"
+    let r = try await exchange(.capabilities, method: .GET, url: url, accept: "application/fhir+json")
+    guard r.status == 200 else { throw serverError(.capabilities, r) }
+    let s = try CapabilitySummary.parse(r.body)
+    capabilityCache.withLock { $0 = s }
+    return s
+  }
+
+  /// Capabilities, then `check` (refuses clearly when something is not declared).
+  public func checkSupport(level: ExportLevel, parameters: ExportParameters) async throws -> CapabilitySummary {
+    try parameters.validate(method: endpoint.kickoffMethod)
+    let s = try await capabilities()
+    try s.check(level: level, parameters: parameters, server: URLText.origin(endpoint.baseURL).map { "server \($0)" } ?? "the server")
+    return s
+  }
+
+  // MARK: Kick-off
+
+  /// `[base]/Group/{id}/$export?…` for GET; without the query for POST (C13, C14, C22).
+  public func kickoffURL(level: ExportLevel, parameters: ExportParameters) -> String {
+    var url = endpoint.baseURL
+    switch level {
+    case .group(let id): url += "/Group/" + URLText.encode(id) + "/$export"
+    case .patient: url += "/Patient/$export"
+    case .system: url += "/$export"
+    }
+    if endpoint.kickoffMethod == .get {
+      let q = parameters.queryString()
+      if !q.isEmpty { url += "?" + q }
+    }
+    return url
+  }
+
+  /// The POST body (a FHIR Parameters resource), for `--dry-run`; nil for GET.
+  public func kickoffBody(parameters: ExportParameters) -> String? {
+    endpoint.kickoffMethod == .post ? String(decoding: parameters.parametersBody(), as: UTF8.self) : nil
+  }
+
+  var preferHeader: String { endpoint.lenient ? "respond-async, handling=lenient" : "respond-async" }
+
+  /// Validates, sends the kick-off and returns the status URL verbatim (C23). 429 and 5xx are
+  /// retried a bounded number of times (C25, C26); other errors throw `BulkError.server`.
+  public func kickoff(level: ExportLevel, parameters: ExportParameters) async throws -> String {
+    try parameters.validate(method: endpoint.kickoffMethod)
+    let url = kickoffURL(level: level, parameters: parameters)
+    let method: HTTPMethod = endpoint.kickoffMethod == .get ? .GET : .POST
+    let body = endpoint.kickoffMethod == .post ? parameters.parametersBody() : nil
+    var attempt = 0
+    while true {
+      let r = try await exchange(
+        .kickoff, method: method, url: url, accept: "application/fhir+json",
+        extra: [("Prefer", preferHeader)], body: body,
+        contentType: body == nil ? nil : "application/fhir+json")
+      if r.status == 202 {
+        guard let location = r.headers.first(name: "Content-Location"), !location.isEmpty else {
+          record(url, parameters, r, statusURL: nil)
+          throw BulkError.protocolViolation(
+            operation: .kickoff, detail: "202 Accepted without a Content-Location header")
+        }
+        // Absolute: verbatim. Relative: resolved against the kick-off URL (C24).
+        guard let statusURL = URLText.resolve(location, against: url) else {
+          throw BulkError.protocolViolation(
+            operation: .kickoff, detail: "Content-Location '\(location)' is not a usable URL")
+        }
+        record(url, parameters, r, statusURL: statusURL)
+        return statusURL
+      }
+      if (200..<300).contains(r.status) {
+        record(url, parameters, r, statusURL: nil)
+        throw BulkError.protocolViolation(
+          operation: .kickoff, detail: "HTTP \(r.status) instead of 202 Accepted")
+      }
+      let error = serverError(.kickoff, r)
+      let retryable = r.status == 429 || (500...599).contains(r.status)
+      if retryable && attempt < min(pollPolicy.maxTransientRetries, 5) {
+        let ra = retryAfter(r)
+        let delay = ra.map(pollPolicy.clamp) ?? pollPolicy.nextDelay(retryAfter: nil, attempt: attempt)
+        attempt += 1
+        emit(.retry(reason: "kick-off answered HTTP \(r.status)", after: delay))
+        try await Task.sleep(for: delay)
+        continue
+      }
+      record(url, parameters, r, statusURL: nil)
+      throw error
+    }
+  }
+
+  private func record(_ url: String, _ parameters: ExportParameters, _ r: Reply, statusURL: String?) {
+    let cap = capabilityCache.current
+    emit(
+      .kickoff(
+        KickoffRecord(
+          url: url, method: endpoint.kickoffMethod, status: r.status, statusURL: statusURL,
+          errorBody: r.status >= 400 ? bodyText(r) : nil, parameters: parameters.logRecord,
+          softwareName: cap?.softwareName, softwareVersion: cap?.softwareVersion,
+          softwareReleaseDate: cap?.softwareReleaseDate, fhirVersion: cap?.fhirVersion)))
+  }
+
+  // MARK: Status
+
+  /// One status request (C28–C35).
+  public func pollOnce(statusURL: String) async throws -> PollResult {
+    try await pollDetailed(statusURL: statusURL).result
+  }
+
+  func pollDetailed(statusURL: String) async throws -> (result: PollResult, rawRetryAfter: String?) {
+    let r = try await exchange(.status, method: .GET, url: statusURL, accept: endpoint.statusAccept)
+    let raw = r.headers.first(name: "Retry-After") ?? r.headers.first(name: "X-RetryAfter")
+    switch r.status {
+    case 202:
+      var partial: Manifest? = nil
+      if !r.body.isEmpty, OperationOutcome.decode(r.body) == nil { partial = try? Manifest.parse(r.body) }
+      return (.inProgress(progress: r.headers.first(name: "X-Progress"), retryAfter: retryAfter(r), partial: partial), raw)
+    case 200:
+      var m = try Manifest.parse(r.body)
+      m.expires = r.headers.first(name: "Expires")
+      return (.complete(m), raw)
+    case 404, 410:
+      return (.gone, raw)
+    case 429:
+      return (.throttled(retryAfter: retryAfter(r)), raw)
+    case 200..<300:
+      throw BulkError.protocolViolation(operation: .status, detail: "HTTP \(r.status) from the status URL")
+    default:
+      throw serverError(.status, r)
+    }
+  }
+
+  /// Polls until the manifest is complete, then follows `next` pages and merges them (C64).
+  /// `expectedRequest`: the stored kick-off URL, to catch crossed jobs (C41, warning only).
+  public func waitForManifest(
+    statusURL: String, policy: PollPolicy? = nil, expectedRequest: String? = nil
+  ) async throws -> Manifest {
+    let policy = policy ?? pollPolicy
+    let clock = ContinuousClock()
+    let start = clock.now
+    var attempt = 0
+    var transient = 0
+    var floor: Duration = .zero
+    while true {
+      if let limit = policy.jobTimeout, start.duration(to: clock.now) > limit {
+        throw BulkError.jobTimeout(seconds: Int(limit.components.seconds))
+      }
+      let polled: (result: PollResult, rawRetryAfter: String?)
+      do {
+        polled = try await pollDetailed(statusURL: statusURL)
+        transient = 0
+      } catch let e as BulkError where e.isTransient {
+        transient += 1
+        if transient > policy.maxTransientRetries { throw e }
+        let d = max(policy.nextDelay(retryAfter: nil, attempt: transient - 1), floor)
+        emit(.retry(reason: e.description, after: d))
+        try await Task.sleep(for: d)
+        continue
+      }
+      switch polled.result {
+      case .gone:
+        throw BulkError.jobGone(statusURL: statusURL)
+      case .complete(let first):
+        let m = try await followPages(first, policy: policy)
+        if let expectedRequest, !m.request.isEmpty, m.request != expectedRequest {
+          emit(.warning("manifest request '\(m.request)' differs from the kick-off '\(expectedRequest)'"))
+        }
+        emit(.statusComplete(transactionTime: m.transactionTime))
+        emit(.manifestComplete(ManifestSummary(m)))
+        return m
+      case .inProgress(let progress, let ra, _):
+        let d = max(policy.nextDelay(retryAfter: ra, attempt: attempt), floor)
+        if ra == nil { attempt += 1 }
+        emit(.statusProgress(xProgress: progress, retryAfter: polled.rawRetryAfter, nextPoll: d))
+        try await Task.sleep(for: d)
+      case .throttled(let ra):
+        let d = max(ra.map(policy.clamp) ?? policy.nextDelay(retryAfter: nil, attempt: attempt), floor)
+        attempt += 1
+        // C32: keep later polls at least this far apart.
+        floor = max(floor, d)
+        emit(.retry(reason: "status polling throttled (HTTP 429)", after: d))
+        try await Task.sleep(for: d)
+      }
+    }
+  }
+
+  /// Follows `link[next]` until absent, merging pages (C64). Errors on a page are handled as C34.
+  func followPages(_ first: Manifest, policy: PollPolicy) async throws -> Manifest {
+    var m = first
+    var visited: Set<String> = []
+    while let next = m.nextURL {
+      guard visited.insert(next).inserted, visited.count < 100_000 else {
+        throw BulkError.invalidManifest("manifest pages loop back to \(next)")
+      }
+      var transient = 0
+      while true {
+        let r: Reply
+        do {
+          r = try await exchange(.manifestPage, method: .GET, url: next, accept: endpoint.statusAccept)
+        } catch let e as BulkError where e.isTransient && transient < policy.maxTransientRetries {
+          transient += 1
+          let d = policy.nextDelay(retryAfter: nil, attempt: transient - 1)
+          emit(.retry(reason: e.description, after: d))
+          try await Task.sleep(for: d)
+          continue
+        }
+        if r.status == 200 {
+          m.merge(page: try Manifest.parse(r.body))
+          break
+        }
+        let e = serverError(.manifestPage, r)
+        if (e.isTransient || r.status == 202) && transient < policy.maxTransientRetries {
+          transient += 1
+          let d = retryAfter(r).map(policy.clamp) ?? policy.nextDelay(retryAfter: nil, attempt: transient - 1)
+          emit(.retry(reason: "manifest page answered HTTP \(r.status)", after: d))
+          try await Task.sleep(for: d)
+          continue
+        }
+        throw e
+      }
+    }
+    return m
+  }
+
+  // MARK: DELETE
+
+  /// Cancels a job, or tells the server the files may go (C36). 404/405/501 are warnings.
+  public func delete(statusURL: String) async throws {
+    let r = try await exchange(.delete, method: .DELETE, url: statusURL, accept: "application/fhir+json")
+    switch r.status {
+    case 200..<300: return
+    case 404, 405, 501:
+      emit(.warning("the server answered HTTP \(r.status) to DELETE of the export job; nothing to clean up"))
+    default:
+      throw serverError(.delete, r)
+    }
+  }
+
+  // MARK: HTTP plumbing
+
+  struct Reply {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: Data
+    var url: String
+  }
+
+  func retryAfter(_ r: Reply) -> Duration? {
+    RetryAfter.delay(
+      retryAfter: r.headers.first(name: "Retry-After"), xRetryAfter: r.headers.first(name: "X-RetryAfter"),
+      date: r.headers.first(name: "Date"))
+  }
+
+  func token(forceRenew: Bool) async throws -> String? {
+    guard let auth = endpoint.auth else { return nil }
+    do {
+      let t = try await auth.token(forceRenew: forceRenew)
+      seenTokens.withLock { _ = $0.insert(t) }
+      return t
+    } catch let e as BulkError {
+      throw e
+    } catch {
+      throw BulkError.auth(redact(String(describing: error)))
+    }
+  }
+
+  /// Replaces any token this client handed out with `***`.
+  func redact(_ text: String) -> String {
+    var out = text
+    for t in seenTokens.current where !t.isEmpty { out = out.replacingOccurrences(of: t, with: "***") }
+    return out
+  }
+
+  /// Body as one short line for messages: OperationOutcomes are summarised elsewhere; HTML is
+  /// described, text is cut to 300 characters (C27).
+  func bodyText(_ r: Reply) -> String? {
+    guard !r.body.isEmpty else { return nil }
+    let type = (r.headers.first(name: "Content-Type") ?? "").lowercased()
+    if type.contains("html") { return "a non-FHIR \(type.split(separator: ";").first ?? "html") page of \(r.body.count) bytes" }
+    var s = String(decoding: r.body.prefix(2000), as: UTF8.self)
+    s = s.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    if s.count > 300 { s = String(s.prefix(300)) + "…" }
+    return redact(s)
+  }
+
+  func serverError(_ op: BulkOperation, _ r: Reply) -> BulkError {
+    var outcome = OperationOutcome.decode(r.body)
+    if var o = outcome {
+      for i in o.issue.indices {
+        o.issue[i].diagnostics = o.issue[i].diagnostics.map(redact)
+        let text = o.issue[i].details?.text.map(redact)
+        o.issue[i].details?.text = text
+      }
+      outcome = o
+    }
+    return .server(operation: op, status: r.status, outcome: outcome, body: outcome == nil ? bodyText(r) : nil)
+  }
+
+  /// Sends a request to the FHIR server and collects a bounded body. Handles one token renewal
+  /// on 401 (C10) and redirects (C46).
+  func exchange(
+    _ op: BulkOperation, method: HTTPMethod, url: String, accept: String, extra: [(String, String)] = [],
+    body: Data? = nil, contentType: String? = nil
+  ) async throws -> Reply {
+    var tok = try await token(forceRenew: false)
+    var renewed = false
+    while true {
+      var headers = HTTPHeaders()
+      headers.add(name: "Accept", value: accept)
+      for (k, v) in endpoint.extraHeaders { headers.add(name: k, value: v) }
+      for (k, v) in extra { headers.add(name: k, value: v) }
+      if let contentType { headers.add(name: "Content-Type", value: contentType) }
+      let (response, finalURL) = try await perform(
+        op, method: method, url: url, headers: headers, token: tok, body: body,
+        timeout: Self.requestTimeout)
+      let status = Int(response.status.code)
+      let collected: ByteBuffer
+      do {
+        collected = try await response.body.collect(upTo: Self.smallBodyLimit)
+      } catch {
+        throw BulkError.network(operation: op, url: url, message: "reading the response: \(Self.describe(error))")
+      }
+      let reply = Reply(status: status, headers: response.headers, body: Data(collected.readableBytesView), url: finalURL)
+      if status == 401, endpoint.auth != nil, !renewed {
+        renewed = true
+        tok = try await token(forceRenew: true)
+        emit(.retry(reason: "\(op.rawValue) answered HTTP 401; renewed the access token", after: .zero))
+        continue
+      }
+      return reply
+    }
+  }
+
+  /// Executes one request, following redirects itself: at most `maxRedirects`, and the
+  /// `Authorization` header is never sent to another origin (C12, C46).
+  func perform(
+    _ op: BulkOperation, method: HTTPMethod, url: String, headers: HTTPHeaders, token: String?,
+    body: Data?, timeout: TimeAmount
+  ) async throws -> (HTTPClientResponse, String) {
+    var current = url
+    var method = method
+    var body = body
+    var headers = headers
+    var sendToken = token != nil
+    let firstOrigin = URLText.origin(url)
+    var hops = 0
+    while true {
+      var req = HTTPClientRequest(url: current)
+      req.method = method
+      req.headers = headers
+      req.headers.replaceOrAdd(name: "User-Agent", value: endpoint.userAgent)
+      if sendToken, let token { req.headers.replaceOrAdd(name: "Authorization", value: "Bearer " + token) }
+      if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
+      let response: HTTPClientResponse
+      do {
+        response = try await http.execute(req, timeout: timeout)
+      } catch is CancellationError {
+        throw CancellationError()
+      } catch {
+        throw BulkError.network(operation: op, url: current, message: Self.describe(error))
+      }
+      let code = response.status.code
+      guard [301, 302, 303, 307, 308].contains(code), let location = response.headers.first(name: "Location")
+      else { return (response, current) }
+      hops += 1
+      guard hops <= downloadPolicy.maxRedirects else {
+        throw BulkError.protocolViolation(operation: op, detail: "more than \(downloadPolicy.maxRedirects) redirects from \(url)")
+      }
+      guard let next = URLText.resolve(location, against: current) else {
+        throw BulkError.protocolViolation(operation: op, detail: "redirect to an unusable Location '\(location)'")
+      }
+      _ = try? await response.body.collect(upTo: 1 << 20)
+      if URLText.origin(next) != firstOrigin {
+        sendToken = false
+        headers.remove(name: "Authorization")
+        headers.remove(name: "Cookie")
+        for (k, _) in endpoint.extraHeaders { headers.remove(name: k) }
+      }
+      if code == 303 || ((code == 301 || code == 302) && method == .POST) {
+        method = .GET
+        body = nil
+        headers.remove(name: "Content-Type")
+      }
+      current = next
+    }
+  }
+
+  static func describe(_ error: any Error) -> String {
+    if let e = error as? HTTPClientError {
+      switch e {
+      case .remoteConnectionClosed: return "the server closed the connection"
+      case .readTimeout: return "read timed out"
+      case .connectTimeout: return "connect timed out"
+      case .deadlineExceeded: return "request timed out"
+      case .bodyLengthMismatch: return "body shorter than Content-Length"
+      default: return String(describing: e)
+      }
+    }
+    return String(describing: error)
+  }
+}

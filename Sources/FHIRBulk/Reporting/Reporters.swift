@@ -1,0 +1,180 @@
+// Human reporters: plain periodic lines (logs, pipes) and a one-line TTY progress display.
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+public enum ReportFormat {
+  public static func bytes(_ n: Int64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"]
+    var v = Double(n)
+    var i = 0
+    while v >= 1000 && i < units.count - 1 {
+      v /= 1000
+      i += 1
+    }
+    return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
+  }
+
+  public static func duration(_ d: Duration) -> String {
+    let s = PollPolicy.seconds(d)
+    if s < 1 { return String(format: "%.0f ms", s * 1000) }
+    if s < 120 { return String(format: "%.0f s", s) }
+    return String(format: "%.0f min", s / 60)
+  }
+
+  /// Writes to standard error with write(2).
+  public static func stderrWriter(_ s: String) {
+    var bytes = Array(s.utf8)
+    var off = 0
+    while off < bytes.count {
+      let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + off, $0.count - off) }
+      if n <= 0 { return }
+      off += n
+    }
+    bytes.removeAll()
+  }
+}
+
+/// Shared counters for both reporters.
+struct ProgressState {
+  var phase = "starting"
+  var xProgress: String?
+  var filesTotal = 0
+  var filesDone = 0
+  var bytesDone: Int64 = 0
+  var inFlight: [String: Int64] = [:]
+  var downloadStart: ContinuousClock.Instant?
+  var lastEmit: ContinuousClock.Instant?
+
+  var bytes: Int64 { bytesDone + inFlight.values.reduce(0, +) }
+
+  func rate(now: ContinuousClock.Instant) -> Double? {
+    guard let s = downloadStart else { return nil }
+    let secs = PollPolicy.seconds(s.duration(to: now))
+    return secs > 0.2 ? Double(bytes) / secs : nil
+  }
+
+  mutating func apply(_ e: BulkEvent) {
+    switch e {
+    case .kickoff: phase = "kick-off"
+    case .statusProgress(let x, _, _):
+      phase = "waiting for the server"
+      xProgress = x
+    case .statusComplete: phase = "manifest"
+    case .manifestComplete(let s): filesTotal = s.outputFiles + s.deletedFiles + s.errorFiles
+    case .downloadRequest(let url, _, _):
+      phase = "downloading"
+      if downloadStart == nil { downloadStart = .now }
+      inFlight[url] = 0
+    case .downloadProgress(let url, let b): inFlight[url] = b
+    case .downloadComplete(let f):
+      inFlight[f.url] = nil
+      filesDone += 1
+      bytesDone += f.bytes
+    case .downloadError(let url, _): inFlight[url] = nil
+    case .exportComplete: phase = "done"
+    case .retry, .warning: break
+    }
+  }
+
+  func line(now: ContinuousClock.Instant) -> String {
+    var parts = [phase]
+    if let x = xProgress, phase == "waiting for the server" { parts.append(x) }
+    if filesTotal > 0 { parts.append("files \(filesDone)/\(filesTotal)") }
+    if bytes > 0 { parts.append(ReportFormat.bytes(bytes)) }
+    if let r = rate(now: now), phase == "downloading" { parts.append(ReportFormat.bytes(Int64(r)) + "/s") }
+    return parts.joined(separator: " · ")
+  }
+}
+
+/// Plain lines for logs and pipes: every milestone, and progress at most once per `interval`.
+public final class PlainReporter: Sendable {
+  private let interval: Duration
+  private let write: @Sendable (String) -> Void
+  private let state = Locked(ProgressState())
+
+  public init(interval: Duration = .seconds(10), write: @escaping @Sendable (String) -> Void = ReportFormat.stderrWriter) {
+    self.interval = interval
+    self.write = write
+  }
+
+  public func handle(_ event: BulkEvent) {
+    let now = ContinuousClock.now
+    let text: String? = state.withLock { s in
+      s.apply(event)
+      switch event {
+      case .kickoff(let k):
+        return k.statusURL != nil ? "export accepted (\(k.method.rawValue.uppercased()) \(k.url))" : "kick-off failed: HTTP \(k.status)"
+      case .statusProgress(let x, _, let next):
+        if let last = s.lastEmit, last.duration(to: now) < interval { return nil }
+        s.lastEmit = now
+        return "waiting for the server" + (x.map { ": \($0)" } ?? "") + " (next check in \(ReportFormat.duration(next)))"
+      case .retry(let reason, let after): return "retrying in \(ReportFormat.duration(after)): \(reason)"
+      case .statusComplete(let t): return "export complete on the server (transactionTime \(t))"
+      case .manifestComplete(let m):
+        return "manifest: \(m.outputFiles) output, \(m.deletedFiles) deleted, \(m.errorFiles) error files"
+          + (m.pages > 1 ? " in \(m.pages) pages" : "")
+      case .downloadRequest, .downloadError: return nil
+      case .downloadProgress:
+        if let last = s.lastEmit, last.duration(to: now) < interval { return nil }
+        s.lastEmit = now
+        return s.line(now: now)
+      case .downloadComplete(let f):
+        return "downloaded \(f.relativePath): \(f.lines) resources, \(ReportFormat.bytes(f.bytes)) (\(s.filesDone)/\(s.filesTotal))"
+      case .warning(let w): return "warning: \(w)"
+      case .exportComplete(let t):
+        return "done: \(t.files) files, \(t.resources) resources, \(ReportFormat.bytes(t.bytes)) in \(ReportFormat.duration(.seconds(t.seconds)))"
+      }
+    }
+    if case .downloadError(let url, let message) = event { write("download failed: \(url): \(message)\n") }
+    if let text { write(text + "\n") }
+  }
+}
+
+/// One progress line redrawn in place (`\r` + erase line) on a terminal: phase, X-Progress,
+/// files, bytes and rate. Warnings and retries are printed above it.
+public final class TTYReporter: Sendable {
+  private let write: @Sendable (String) -> Void
+  private let minRedraw: Duration
+  private let state = Locked(ProgressState())
+
+  public init(minRedraw: Duration = .milliseconds(100), write: @escaping @Sendable (String) -> Void = ReportFormat.stderrWriter) {
+    self.minRedraw = minRedraw
+    self.write = write
+  }
+
+  /// True when file descriptor 2 is a terminal and TERM is not `dumb`.
+  public static var stderrIsTerminal: Bool {
+    isatty(2) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+  }
+
+  public func handle(_ event: BulkEvent) {
+    let now = ContinuousClock.now
+    let out: String? = state.withLock { s in
+      s.apply(event)
+      var above: String? = nil
+      switch event {
+      case .warning(let w): above = "warning: \(w)"
+      case .retry(let reason, let after): above = "retrying in \(ReportFormat.duration(after)): \(reason)"
+      case .downloadError(let url, let message): above = "download failed: \(url): \(message)"
+      case .downloadProgress, .statusProgress:
+        if let last = s.lastEmit, last.duration(to: now) < minRedraw { return nil }
+      default: break
+      }
+      s.lastEmit = now
+      let line = "\r\u{1B}[0K" + s.line(now: now)
+      return above.map { "\r\u{1B}[0K" + $0 + "\n" + line } ?? line
+    }
+    if let out { write(out) }
+    if case .exportComplete = event { write("\n") }
+  }
+
+  /// Ends the line (call when the export stops for any reason).
+  public func finish() { write("\n") }
+}

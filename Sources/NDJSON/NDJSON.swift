@@ -1,0 +1,536 @@
+// NDJSON: a streaming byte scanner for FHIR NDJSON.
+//
+// Per line it extracts the top-level `resourceType` and `id`, the top-level `meta.versionId` and
+// `meta.lastUpdated`, a content hash, and the byte offset/length of the line, without decoding the
+// resource. It validates the JSON grammar structurally (tokens, nesting, matching brackets, string
+// termination, literals) so that a line that is not one JSON object is rejected; it does not check
+// number formats in detail, escape sequences in strings it does not extract, or UTF-8 validity.
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+import Crypto
+
+/// One non-blank NDJSON line.
+public struct ScannedLine: Sendable, Equatable {
+  /// 1-based *physical* line number in the stream: blank lines are skipped (C44) but still counted,
+  /// so the number matches what an editor or `sed -n Np` shows.
+  public var lineNumber: Int
+  /// Byte offset of the first byte of the line in the (decompressed) stream.
+  public var offset: Int64
+  /// Length in bytes, without the `\n` and without a trailing `\r`.
+  public var length: Int
+  /// Top-level `resourceType` (never one of a nested/contained resource). Nil when absent or not a string.
+  public var resourceType: String?
+  /// Top-level `id` (never `contained[].id` or the id of a nested object). Nil when absent or not a string.
+  public var id: String?
+  /// Top-level `meta.versionId`.
+  public var versionId: String?
+  /// Top-level `meta.lastUpdated`.
+  public var lastUpdated: String?
+  /// Lower-case hex of the first 128 bits of SHA-256 over the `length` bytes at `offset`
+  /// (32 characters). Empty when the scanner was created with `computeHash: false`.
+  public var contentHash: String
+
+  public init(
+    lineNumber: Int, offset: Int64, length: Int, resourceType: String?, id: String?,
+    versionId: String?, lastUpdated: String?, contentHash: String
+  ) {
+    self.lineNumber = lineNumber
+    self.offset = offset
+    self.length = length
+    self.resourceType = resourceType
+    self.id = id
+    self.versionId = versionId
+    self.lastUpdated = lastUpdated
+    self.contentHash = contentHash
+  }
+}
+
+public enum NDJSONError: Error, CustomStringConvertible, Equatable {
+  case notAnObject(line: Int)
+  case invalidJSON(line: Int, reason: String)
+  case lineTooLong(line: Int, limit: Int)
+  case gzip(String)
+  case io(path: String, errno: Int32)
+
+  public var description: String {
+    switch self {
+    case .notAnObject(let line): return "NDJSON line \(line) is not a JSON object"
+    case .invalidJSON(let line, let reason): return "NDJSON line \(line) is not valid JSON: \(reason)"
+    case .lineTooLong(let line, let limit): return "NDJSON line \(line) is longer than \(limit) bytes"
+    case .gzip(let message): return "gzip: \(message)"
+    case .io(let path, let code): return "\(path): \(String(cString: strerror(code)))"
+    }
+  }
+}
+
+/// Incremental NDJSON scanner: feed chunks of any size (split anywhere, even inside a UTF-8
+/// sequence or a `\r\n`), get every complete non-blank line. Memory is bounded by the longest line.
+public struct NDJSONLineScanner: Sendable {
+  public let maxLineLength: Int
+  /// When false, `contentHash` is "" (saves the SHA-256 pass, e.g. for counting).
+  public let computeHash: Bool
+  /// Non-blank lines delivered so far.
+  public private(set) var linesSeen: Int = 0
+  /// Physical lines finished so far (blank ones included).
+  public private(set) var physicalLines: Int = 0
+  /// Bytes fed so far.
+  public private(set) var bytesSeen: Int64 = 0
+
+  private var pending: [UInt8] = []
+  private var pendingStart: Int64 = 0
+
+  public init(maxLineLength: Int = 64 << 20, computeHash: Bool = true) {
+    self.maxLineLength = max(1, maxLineLength)
+    self.computeHash = computeHash
+  }
+
+  public mutating func feed(
+    _ chunk: UnsafeRawBufferPointer, _ onLine: (ScannedLine) throws -> Void
+  ) throws {
+    guard let raw = chunk.baseAddress, chunk.count > 0 else { return }
+    let base = raw.assumingMemoryBound(to: UInt8.self)
+    let n = chunk.count
+    let chunkStart = bytesSeen
+    bytesSeen += Int64(n)
+    var p = 0
+    while p < n {
+      guard let nlPtr = memchr(base + p, 0x0A, n - p) else {
+        // Partial line: keep it for the next chunk.
+        if pending.isEmpty { pendingStart = chunkStart + Int64(p) }
+        // +1: the line may still end in a `\r` that does not count toward the limit.
+        if pending.count + (n - p) > maxLineLength + 1 {
+          throw NDJSONError.lineTooLong(line: physicalLines + 1, limit: maxLineLength)
+        }
+        pending.append(contentsOf: UnsafeBufferPointer(start: base + p, count: n - p))
+        return
+      }
+      let end = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(nlPtr))
+      if pending.isEmpty {
+        try emit(base + p, end - p, start: chunkStart + Int64(p), onLine)
+      } else {
+        if pending.count + (end - p) > maxLineLength + 1 {
+          throw NDJSONError.lineTooLong(line: physicalLines + 1, limit: maxLineLength)
+        }
+        pending.append(contentsOf: UnsafeBufferPointer(start: base + p, count: end - p))
+        let start = pendingStart
+        let line = pending
+        pending.removeAll(keepingCapacity: true)
+        try line.withUnsafeBufferPointer { b in
+          // A non-empty array always has a base address.
+          if let lb = b.baseAddress { try emit(lb, b.count, start: start, onLine) }
+        }
+      }
+      p = end + 1
+    }
+  }
+
+  /// Delivers the last line when the stream does not end with a newline (C44).
+  public mutating func finish(_ onLine: (ScannedLine) throws -> Void) throws {
+    guard !pending.isEmpty else { return }
+    let start = pendingStart
+    let line = pending
+    pending = []
+    try line.withUnsafeBufferPointer { b in
+      if let lb = b.baseAddress { try emit(lb, b.count, start: start, onLine) }
+    }
+  }
+
+  @inline(__always)
+  private mutating func emit(
+    _ p: UnsafePointer<UInt8>, _ count: Int, start: Int64, _ onLine: (ScannedLine) throws -> Void
+  ) throws {
+    physicalLines += 1
+    var s = 0
+    var n = count
+    if n > 0 && p[n - 1] == 0x0D { n -= 1 }
+    // Tolerate a UTF-8 byte order mark at the very start of the stream.
+    if start == 0 && n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF { s = 3 }
+    if n - s > maxLineLength {
+      throw NDJSONError.lineTooLong(line: physicalLines, limit: maxLineLength)
+    }
+    // Blank (whitespace-only) lines are skipped.
+    var k = s
+    while k < n, isJSONSpace(p[k]) { k += 1 }
+    if k == n { return }
+    let fields = try LineParser.parse(p + s, n - s, line: physicalLines)
+    linesSeen += 1
+    let hash = computeHash ? contentHashHex(UnsafeRawBufferPointer(start: p + s, count: n - s)) : ""
+    try onLine(
+      ScannedLine(
+        lineNumber: physicalLines, offset: start + Int64(s), length: n - s,
+        resourceType: fields.resourceType, id: fields.id, versionId: fields.versionId,
+        lastUpdated: fields.lastUpdated, contentHash: hash))
+  }
+}
+
+/// SHA-256 truncated to 128 bits, lower-case hex (32 characters). Same function as `contentHash`.
+public func contentHashHex(_ bytes: UnsafeRawBufferPointer) -> String {
+  let digest = SHA256.hash(data: bytes)
+  return digest.withUnsafeBytes { d in
+    String(unsafeUninitializedCapacity: 32) { out in
+      for i in 0..<16 {
+        let b = d[i]
+        let hi = b >> 4
+        let lo = b & 0x0F
+        out[2 * i] = hi < 10 ? 0x30 + hi : 0x57 + hi
+        out[2 * i + 1] = lo < 10 ? 0x30 + lo : 0x57 + lo
+      }
+      return 32
+    }
+  }
+}
+
+@inline(__always)
+func isJSONSpace(_ c: UInt8) -> Bool {
+  c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A
+}
+
+struct LineFields {
+  var resourceType: String?
+  var id: String?
+  var versionId: String?
+  var lastUpdated: String?
+}
+
+/// Structural JSON validator + top-level field extractor for one line.
+enum LineParser {
+  static let maxDepth = 512
+
+  // Parser states.
+  private static let sValue: UInt8 = 0  // expect a value
+  private static let sValueOrClose: UInt8 = 1  // after '['
+  private static let sKeyOrClose: UInt8 = 2  // after '{'
+  private static let sKey: UInt8 = 3  // after ',' in an object
+  private static let sColon: UInt8 = 4  // after a key
+  private static let sCommaOrClose: UInt8 = 5  // after a value
+
+  // Fields of interest (the key just read).
+  private static let fNone: UInt8 = 0
+  private static let fResourceType: UInt8 = 1
+  private static let fId: UInt8 = 2
+  private static let fMeta: UInt8 = 3
+  private static let fVersionId: UInt8 = 4
+  private static let fLastUpdated: UInt8 = 5
+
+  static func parse(_ p: UnsafePointer<UInt8>, _ n: Int, line: Int) throws -> LineFields {
+    var i = 0
+    while i < n, isJSONSpace(p[i]) { i += 1 }
+    guard i < n, p[i] == 0x7B else { throw NDJSONError.notAnObject(line: line) }
+    return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxDepth) { stack in
+      try run(p, n, start: i, line: line, stack: stack)
+    }
+  }
+
+  @inline(__always)
+  private static func bad(_ line: Int, _ reason: String) -> NDJSONError {
+    .invalidJSON(line: line, reason: reason)
+  }
+
+  /// Index of the closing quote of a string whose body starts at `i`, or nil when unterminated.
+  @inline(__always)
+  private static func stringEnd(_ p: UnsafePointer<UInt8>, _ n: Int, from i: Int) -> Int? {
+    // Short strings (keys, codes): a plain loop beats a memchr call.
+    var j = i
+    let shortEnd = min(n, i + 24)
+    while j < shortEnd {
+      let c = p[j]
+      if c == 0x22 { return j }
+      if c == 0x5C { j += 2 } else { j += 1 }
+    }
+    if j >= n { return nil }
+    // Long strings: memchr for '"', then check the backslash run before it.
+    let raw = UnsafeRawPointer(p)
+    while j < n {
+      guard let q = memchr(p + j, 0x22, n - j) else { return nil }
+      let k = raw.distance(to: UnsafeRawPointer(q))
+      var b = k - 1
+      var run = 0
+      while b >= i && p[b] == 0x5C {
+        run += 1
+        b -= 1
+      }
+      if run & 1 == 0 { return k }
+      j = k + 1
+    }
+    return nil
+  }
+
+  @inline(__always)
+  private static func hasBackslash(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> Bool {
+    e > s && memchr(p + s, 0x5C, e - s) != nil
+  }
+
+  @inline(__always)
+  private static func equals(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, _ lit: StaticString)
+    -> Bool
+  {
+    let len = lit.utf8CodeUnitCount
+    return e - s == len && memcmp(p + s, lit.utf8Start, len) == 0
+  }
+
+  private static func fieldForKey(
+    _ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, inMeta: Bool, line: Int
+  ) throws -> UInt8 {
+    if hasBackslash(p, s, e) {
+      let key = try unescape(p, s, e, line: line)
+      if inMeta {
+        return key == "versionId" ? fVersionId : key == "lastUpdated" ? fLastUpdated : fNone
+      }
+      return key == "resourceType" ? fResourceType : key == "id" ? fId : key == "meta" ? fMeta : fNone
+    }
+    if inMeta {
+      if equals(p, s, e, "versionId") { return fVersionId }
+      if equals(p, s, e, "lastUpdated") { return fLastUpdated }
+      return fNone
+    }
+    switch e - s {
+    case 2: return equals(p, s, e, "id") ? fId : fNone
+    case 4: return equals(p, s, e, "meta") ? fMeta : fNone
+    case 12: return equals(p, s, e, "resourceType") ? fResourceType : fNone
+    default: return fNone
+    }
+  }
+
+  private static func stringValue(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, line: Int) throws
+    -> String
+  {
+    if hasBackslash(p, s, e) { return try unescape(p, s, e, line: line) }
+    return String(decoding: UnsafeBufferPointer(start: p + s, count: e - s), as: UTF8.self)
+  }
+
+  @inline(__always)
+  private static func isLiteralByte(_ c: UInt8) -> Bool {
+    (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || c == 0x2D
+      || c == 0x2B || c == 0x2E
+  }
+
+  private static func run(
+    _ p: UnsafePointer<UInt8>, _ n: Int, start: Int, line: Int,
+    stack: UnsafeMutableBufferPointer<UInt8>
+  ) throws -> LineFields {
+    var out = LineFields()
+    var i = start
+    var depth = 0  // number of open containers
+    var state = sValue
+    var field = fNone  // field named by the key whose value comes next
+    var metaOpen = false  // inside the top-level meta object (depth 2)
+    // stack[d] = 1 for object, 0 for array, for container at depth d+1
+    while i < n {
+      let c = p[i]
+      switch c {
+      case 0x20, 0x09, 0x0D, 0x0A:
+        i += 1
+      case 0x22:  // string
+        guard let e = stringEnd(p, n, from: i + 1) else { throw bad(line, "unterminated string") }
+        let s = i + 1
+        i = e + 1
+        switch state {
+        case sKeyOrClose, sKey:
+          if depth == 1 {
+            field = try fieldForKey(p, s, e, inMeta: false, line: line)
+          } else if depth == 2 && metaOpen {
+            field = try fieldForKey(p, s, e, inMeta: true, line: line)
+          } else {
+            field = fNone
+          }
+          state = sColon
+        case sValue, sValueOrClose:
+          if field != fNone {
+            switch field {
+            case fResourceType: out.resourceType = try stringValue(p, s, e, line: line)
+            case fId: out.id = try stringValue(p, s, e, line: line)
+            case fVersionId: out.versionId = try stringValue(p, s, e, line: line)
+            case fLastUpdated: out.lastUpdated = try stringValue(p, s, e, line: line)
+            default: break
+            }
+            field = fNone
+          }
+          state = sCommaOrClose
+        default:
+          throw bad(line, "unexpected string at byte \(s - 1)")
+        }
+      case 0x3A:  // ':'
+        guard state == sColon else { throw bad(line, "unexpected ':' at byte \(i)") }
+        state = sValue
+        i += 1
+      case 0x2C:  // ','
+        guard state == sCommaOrClose, depth > 0 else {
+          throw bad(line, "unexpected ',' at byte \(i)")
+        }
+        state = stack[depth - 1] == 1 ? sKey : sValue
+        i += 1
+      case 0x7B, 0x5B:  // '{' '['
+        guard state == sValue || state == sValueOrClose else {
+          throw bad(line, "unexpected '\(c == 0x7B ? "{" : "[")' at byte \(i)")
+        }
+        guard depth < maxDepth else { throw bad(line, "nesting deeper than \(maxDepth)") }
+        if c == 0x7B {
+          if field == fMeta && depth == 1 { metaOpen = true }
+          stack[depth] = 1
+          state = sKeyOrClose
+        } else {
+          stack[depth] = 0
+          state = sValueOrClose
+        }
+        field = fNone
+        depth += 1
+        i += 1
+      case 0x7D:  // '}'
+        guard depth > 0, stack[depth - 1] == 1, state == sKeyOrClose || state == sCommaOrClose
+        else { throw bad(line, "unexpected '}' at byte \(i)") }
+        depth -= 1
+        if depth == 1 { metaOpen = false }
+        state = sCommaOrClose
+        i += 1
+        if depth == 0 {
+          while i < n {
+            guard isJSONSpace(p[i]) else { throw bad(line, "trailing data after the object") }
+            i += 1
+          }
+          return out
+        }
+      case 0x5D:  // ']'
+        guard depth > 0, stack[depth - 1] == 0, state == sValueOrClose || state == sCommaOrClose
+        else { throw bad(line, "unexpected ']' at byte \(i)") }
+        depth -= 1
+        state = sCommaOrClose
+        i += 1
+      default:
+        guard state == sValue || state == sValueOrClose, isLiteralByte(c) else {
+          throw bad(line, "unexpected byte 0x\(String(c, radix: 16)) at byte \(i)")
+        }
+        let s = i
+        while i < n, isLiteralByte(p[i]) { i += 1 }
+        let ok: Bool
+        switch c {
+        case 0x74: ok = equals(p, s, i, "true")
+        case 0x66: ok = equals(p, s, i, "false")
+        case 0x6E: ok = equals(p, s, i, "null")
+        case 0x2D, 0x30...0x39: ok = isNumber(p, s, i)
+        default: ok = false
+        }
+        guard ok else { throw bad(line, "invalid literal at byte \(s)") }
+        field = fNone
+        state = sCommaOrClose
+      }
+    }
+    if depth > 0 { throw bad(line, "unexpected end of line (unclosed object or array)") }
+    throw bad(line, "unexpected end of line")
+  }
+
+  /// JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+  private static func isNumber(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> Bool {
+    var i = s
+    @inline(__always) func digit(_ k: Int) -> Bool { k < e && p[k] >= 0x30 && p[k] <= 0x39 }
+    if i < e && p[i] == 0x2D { i += 1 }
+    guard digit(i) else { return false }
+    if p[i] == 0x30 {
+      i += 1
+    } else {
+      while digit(i) { i += 1 }
+    }
+    if i < e && p[i] == 0x2E {
+      i += 1
+      guard digit(i) else { return false }
+      while digit(i) { i += 1 }
+    }
+    if i < e && (p[i] == 0x65 || p[i] == 0x45) {
+      i += 1
+      if i < e && (p[i] == 0x2B || p[i] == 0x2D) { i += 1 }
+      guard digit(i) else { return false }
+      while digit(i) { i += 1 }
+    }
+    return i == e
+  }
+
+  @inline(__always)
+  private static func hexValue(_ c: UInt8) -> UInt32? {
+    switch c {
+    case 0x30...0x39: return UInt32(c - 0x30)
+    case 0x41...0x46: return UInt32(c - 0x41 + 10)
+    case 0x61...0x66: return UInt32(c - 0x61 + 10)
+    default: return nil
+    }
+  }
+
+  @inline(__always)
+  private static func appendUTF8(_ v: UInt32, to bytes: inout [UInt8]) {
+    switch v {
+    case 0..<0x80:
+      bytes.append(UInt8(v))
+    case 0x80..<0x800:
+      bytes.append(UInt8(0xC0 | (v >> 6)))
+      bytes.append(UInt8(0x80 | (v & 0x3F)))
+    case 0x800..<0x10000:
+      bytes.append(UInt8(0xE0 | (v >> 12)))
+      bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+      bytes.append(UInt8(0x80 | (v & 0x3F)))
+    default:
+      bytes.append(UInt8(0xF0 | (v >> 18)))
+      bytes.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+      bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+      bytes.append(UInt8(0x80 | (v & 0x3F)))
+    }
+  }
+
+  /// Decodes the escapes of the string body p[s..<e].
+  static func unescape(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, line: Int) throws -> String {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(e - s)
+    var i = s
+    func hex4(_ k: Int) throws -> UInt32 {
+      guard k + 4 <= e, let a = hexValue(p[k]), let b = hexValue(p[k + 1]),
+        let c = hexValue(p[k + 2]), let d = hexValue(p[k + 3])
+      else { throw bad(line, "invalid \\u escape") }
+      return a << 12 | b << 8 | c << 4 | d
+    }
+    while i < e {
+      let c = p[i]
+      if c != 0x5C {
+        bytes.append(c)
+        i += 1
+        continue
+      }
+      guard i + 1 < e else { throw bad(line, "invalid escape") }
+      let x = p[i + 1]
+      i += 2
+      switch x {
+      case 0x22: bytes.append(0x22)
+      case 0x5C: bytes.append(0x5C)
+      case 0x2F: bytes.append(0x2F)
+      case 0x62: bytes.append(0x08)
+      case 0x66: bytes.append(0x0C)
+      case 0x6E: bytes.append(0x0A)
+      case 0x72: bytes.append(0x0D)
+      case 0x74: bytes.append(0x09)
+      case 0x75:
+        var v = try hex4(i)
+        i += 4
+        if v >= 0xD800 && v <= 0xDBFF {
+          guard i + 6 <= e, p[i] == 0x5C, p[i + 1] == 0x75 else {
+            throw bad(line, "unpaired surrogate in \\u escape")
+          }
+          let lo = try hex4(i + 2)
+          guard lo >= 0xDC00 && lo <= 0xDFFF else {
+            throw bad(line, "unpaired surrogate in \\u escape")
+          }
+          i += 6
+          v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00)
+        } else if v >= 0xDC00 && v <= 0xDFFF {
+          throw bad(line, "unpaired surrogate in \\u escape")
+        }
+        guard let scalar = Unicode.Scalar(v) else { throw bad(line, "invalid \\u escape") }
+        appendUTF8(scalar.value, to: &bytes)
+      default:
+        throw bad(line, "invalid escape '\\\(Character(Unicode.Scalar(x)))'")
+      }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+}

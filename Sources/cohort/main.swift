@@ -1,0 +1,2 @@
+import CohortShell
+await CohortMain.main()

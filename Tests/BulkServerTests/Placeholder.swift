@@ -1,0 +1,3 @@
+import Testing
+@testable import BulkServer
+@Test func placeholder() {}
