@@ -23,6 +23,8 @@ let package = Package(
     .systemLibrary(
       name: "CLibEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
     .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+    // Signal and terminal glue that must live in one C translation unit.
+    .target(name: "CCohortSupport", dependencies: ["CLibEdit"]),
 
     // NDJSON: streaming scan of NDJSON (plain or gzip). No knowledge of HTTP or SQLite.
     .target(
@@ -74,7 +76,7 @@ let package = Package(
     .target(
       name: "CohortShell",
       dependencies: [
-        "CohortKit", "CohortStore", "CLibEdit", "BulkServer",
+        "CohortKit", "CohortStore", "CLibEdit", "CCohortSupport", "BulkServer",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 

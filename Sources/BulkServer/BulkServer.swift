@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import NIOCore
 import Synchronization
 
@@ -12,6 +13,7 @@ public final class BulkDataServer: Sendable {
 
   let core: ServerCore
   private let runTask: Task<Void, any Error>
+  private let serviceGroup: ServiceGroup
   private let temporaryRoot: String?
   public let port: Int
   public let host: String
@@ -19,9 +21,12 @@ public final class BulkDataServer: Sendable {
   /// The FHIR base URL (endpoints at the root), e.g. `http://127.0.0.1:PORT`.
   public var baseURL: String { core.baseURL }
 
-  private init(core: ServerCore, runTask: Task<Void, any Error>, temporaryRoot: String?, port: Int, host: String) {
+  private init(
+    core: ServerCore, runTask: Task<Void, any Error>, serviceGroup: ServiceGroup, temporaryRoot: String?, port: Int, host: String
+  ) {
     self.core = core
     self.runTask = runTask
+    self.serviceGroup = serviceGroup
     self.temporaryRoot = temporaryRoot
     self.port = port
     self.host = host
@@ -129,9 +134,10 @@ public final class BulkDataServer: Sendable {
       configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: nil),
       onServerRunning: { channel in started.fire(.success(channel.localAddress?.port ?? 0)) },
       logger: logger)
+    let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
     let runTask = Task {
       do {
-        try await app.runService(gracefulShutdownSignals: [])
+        try await group.run()
         started.fire(.failure(BulkServerError.invalidConfiguration("the server stopped before it started listening")))
       } catch {
         started.fire(.failure(error))
@@ -148,7 +154,7 @@ public final class BulkDataServer: Sendable {
     }
     let hostPart = config.host.contains(":") ? "[\(config.host)]" : config.host
     core.baseURL = "http://\(hostPart):\(port)"
-    return BulkDataServer(core: core, runTask: runTask, temporaryRoot: temporaryRoot, port: port, host: config.host)
+    return BulkDataServer(core: core, runTask: runTask, serviceGroup: group, temporaryRoot: temporaryRoot, port: port, host: config.host)
   }
 
   /// Moves the simulated clock by `days` and changes the data (new visits, updates, deletions,
@@ -167,8 +173,15 @@ public final class BulkDataServer: Sendable {
 
   /// Stops listening and removes temporary state.
   public func stop() async {
-    runTask.cancel()
+    await serviceGroup.triggerGracefulShutdown()
+    // Idle keep-alive connections can hold a graceful shutdown open; cut it short.
+    let runTask = self.runTask
+    let watchdog = Task {
+      try await Task.sleep(nanoseconds: 2_000_000_000)
+      runTask.cancel()
+    }
     _ = try? await runTask.value
+    watchdog.cancel()
     for job in await core.state.jobs.values { job.cancel.cancel() }
     if let temporaryRoot { try? FileManager.default.removeItem(atPath: temporaryRoot) }
   }

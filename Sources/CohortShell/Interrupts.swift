@@ -1,36 +1,44 @@
-import Dispatch
+@preconcurrency import CLibEdit
+import CCohortSupport
 import Foundation
 
 /// Ctrl-C: cancels the running command (which leaves the store consistent) and returns to the
-/// prompt; with no command running in a non-interactive run, exits 130.
+/// prompt; at the prompt it clears the line (see `cohort_getc`); with no command running in a
+/// non-interactive run, it exits 130.
 final class Interrupts: @unchecked Sendable {
   static let shared = Interrupts()
   private let lock = NSLock()
   private var cancelCurrent: (@Sendable () -> Void)?
-  private var source: (any DispatchSourceSignal)?
-  private(set) var count = 0
+  private var seen = 0
   var interactive = false
 
   func install() {
-    signal(SIGINT, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-    source.setEventHandler { [weak self] in self?.fire() }
-    source.resume()
-    self.source = source
+    cohort_install_sigint()
+    let thread = Thread { [self] in
+      while true {
+        usleep(50_000)
+        poll()
+      }
+    }
+    thread.stackSize = 64 << 10
+    thread.start()
   }
 
   func setCurrent(_ cancel: (@Sendable () -> Void)?) {
     lock.withLock { cancelCurrent = cancel }
   }
 
-  private func fire() {
-    let cancel = lock.withLock { () -> (@Sendable () -> Void)? in
-      count += 1
-      return cancelCurrent
+  private func poll() {
+    let total = cohort_sigint_total()
+    let cancel = lock.withLock { () -> (@Sendable () -> Void)?? in
+      guard total != seen else { return .none }
+      seen = total
+      return .some(cancelCurrent)
     }
-    if let cancel {
-      FileHandle.standardError.write("\n^C — stopping…\n".data(using: .utf8)!)
-      cancel()
+    guard case .some(let current) = cancel else { return }
+    if let current {
+      FDWriter(fd: 2).write("\n^C — stopping…\n")
+      current()
     } else if !interactive {
       exit(130)
     }

@@ -1,4 +1,5 @@
 @preconcurrency import CLibEdit
+import CCohortSupport
 import Foundation
 
 /// The interactive line editor on libedit's readline layer: history persisted after every line
@@ -14,6 +15,7 @@ final class LineEditor {
     completionProvider = completer
     rl_readline_name = UnsafePointer(strdup("cohort"))
     rl_catch_signals = 0
+    cohort_use_interruptible_getc()
     rl_initialize()
     rl_attempted_completion_function = cohortAttemptCompletion
     rl_completer_word_break_characters = strdup(" \t\n\"'=;")
@@ -42,6 +44,7 @@ final class LineEditor {
 
   /// Reads one line; nil at end of input (Ctrl-D).
   func readLine(prompt: String) -> String? {
+    cohort_sigint_clear_editor()
     guard let raw = readline(prompt) else { return nil }
     defer { free(raw) }
     return String(cString: raw)

@@ -197,7 +197,7 @@ public struct ExportParameters: Sendable, Codable, Equatable {
     for c in includeAssociatedData { params.append(["name": "includeAssociatedData", "valueCode": c]) }
     for p in patients { params.append(["name": "patient", "valueReference": ["reference": p]]) }
     let body: [String: Any] = ["resourceType": "Parameters", "parameter": params]
-    return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
+    return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
   }
 
   /// The parameters as a flat dictionary, for log records (patient references are left out).

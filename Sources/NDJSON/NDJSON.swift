@@ -233,18 +233,49 @@ enum LineParser {
   }
 
   /// Index of the closing quote of a string whose body starts at `i`, or nil when unterminated.
+  /// `escaped` is set when the body may contain a backslash (exact for short strings,
+  /// conservatively true for long ones).
   @inline(__always)
-  private static func stringEnd(_ p: UnsafePointer<UInt8>, _ n: Int, from i: Int) -> Int? {
-    // Short strings (keys, codes): a plain loop beats a memchr call.
+  private static func stringEnd(
+    _ p: UnsafePointer<UInt8>, _ n: Int, from i: Int, escaped: inout Bool
+  ) -> Int? {
+    // SWAR: 8 bytes at a time, flag bytes equal to '"' or '\\'. The lowest flagged byte is
+    // always a true match (borrows only propagate upward), which is the only one used.
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highs: UInt64 = 0x8080_8080_8080_8080
+    let quotes = ones &* 0x22
+    let slashes = ones &* 0x5C
     var j = i
-    let shortEnd = min(n, i + 24)
-    while j < shortEnd {
-      let c = p[j]
-      if c == 0x22 { return j }
-      if c == 0x5C { j += 2 } else { j += 1 }
+    let swarEnd = min(n, i + 64)
+    while j + 8 <= swarEnd {
+      let v = UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self))
+      let xq = v ^ quotes
+      let xb = v ^ slashes
+      let m = (((xq &- ones) & ~xq) | ((xb &- ones) & ~xb)) & highs
+      if m == 0 {
+        j += 8
+        continue
+      }
+      let k = j + (m.trailingZeroBitCount >> 3)
+      if p[k] == 0x22 { return k }
+      escaped = true
+      j = k + 2
     }
-    if j >= n { return nil }
-    // Long strings: memchr for '"', then check the backslash run before it.
+    if j + 8 > n {
+      while j < n {
+        let c = p[j]
+        if c == 0x22 { return j }
+        if c == 0x5C {
+          escaped = true
+          j += 2
+        } else {
+          j += 1
+        }
+      }
+      return nil
+    }
+    // Long strings (narratives): memchr for '"', then check the backslash run before it.
+    escaped = true
     let raw = UnsafeRawPointer(p)
     while j < n {
       guard let q = memchr(p + j, 0x22, n - j) else { return nil }
@@ -275,9 +306,9 @@ enum LineParser {
   }
 
   private static func fieldForKey(
-    _ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, inMeta: Bool, line: Int
+    _ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, inMeta: Bool, escaped: Bool, line: Int
   ) throws -> UInt8 {
-    if hasBackslash(p, s, e) {
+    if escaped && hasBackslash(p, s, e) {
       let key = try unescape(p, s, e, line: line)
       if inMeta {
         return key == "versionId" ? fVersionId : key == "lastUpdated" ? fLastUpdated : fNone
@@ -297,10 +328,10 @@ enum LineParser {
     }
   }
 
-  private static func stringValue(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, line: Int) throws
-    -> String
-  {
-    if hasBackslash(p, s, e) { return try unescape(p, s, e, line: line) }
+  private static func stringValue(
+    _ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, escaped: Bool, line: Int
+  ) throws -> String {
+    if escaped && hasBackslash(p, s, e) { return try unescape(p, s, e, line: line) }
     return String(decoding: UnsafeBufferPointer(start: p + s, count: e - s), as: UTF8.self)
   }
 
@@ -327,15 +358,18 @@ enum LineParser {
       case 0x20, 0x09, 0x0D, 0x0A:
         i += 1
       case 0x22:  // string
-        guard let e = stringEnd(p, n, from: i + 1) else { throw bad(line, "unterminated string") }
+        var escaped = false
+        guard let e = stringEnd(p, n, from: i + 1, escaped: &escaped) else {
+          throw bad(line, "unterminated string")
+        }
         let s = i + 1
         i = e + 1
         switch state {
         case sKeyOrClose, sKey:
           if depth == 1 {
-            field = try fieldForKey(p, s, e, inMeta: false, line: line)
+            field = try fieldForKey(p, s, e, inMeta: false, escaped: escaped, line: line)
           } else if depth == 2 && metaOpen {
-            field = try fieldForKey(p, s, e, inMeta: true, line: line)
+            field = try fieldForKey(p, s, e, inMeta: true, escaped: escaped, line: line)
           } else {
             field = fNone
           }
@@ -343,10 +377,10 @@ enum LineParser {
         case sValue, sValueOrClose:
           if field != fNone {
             switch field {
-            case fResourceType: out.resourceType = try stringValue(p, s, e, line: line)
-            case fId: out.id = try stringValue(p, s, e, line: line)
-            case fVersionId: out.versionId = try stringValue(p, s, e, line: line)
-            case fLastUpdated: out.lastUpdated = try stringValue(p, s, e, line: line)
+            case fResourceType: out.resourceType = try stringValue(p, s, e, escaped: escaped, line: line)
+            case fId: out.id = try stringValue(p, s, e, escaped: escaped, line: line)
+            case fVersionId: out.versionId = try stringValue(p, s, e, escaped: escaped, line: line)
+            case fLastUpdated: out.lastUpdated = try stringValue(p, s, e, escaped: escaped, line: line)
             default: break
             }
             field = fNone

@@ -39,7 +39,9 @@ import Testing
     var expected: [(type: String?, id: String?, versionId: String?, lastUpdated: String?)] = []
     var counts: [String: Int] = [:]
     var n = 0
-    for file in files.sorted(by: { $0.path < $1.path }) {
+    // A third of the patients plus the practitioner/hospital Bundles keeps the test to a few seconds.
+    let sorted = files.sorted(by: { $0.path < $1.path })
+    for (k, file) in sorted.enumerated() where k % 3 == 0 || !file.lastPathComponent.contains("_") {
       let bundle = try #require(
         try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
       for entry in bundle["entry"] as? [[String: Any]] ?? [] {
@@ -58,7 +60,7 @@ import Testing
         counts[resource["resourceType"] as? String ?? "", default: 0] += 1
       }
     }
-    #expect(expected.count > 30_000)
+    #expect(expected.count > 8_000)
 
     let lines = try scanAll(ndjson, chunk: 1 << 20)
     try #require(lines.count == expected.count)

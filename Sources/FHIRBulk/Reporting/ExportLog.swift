@@ -90,17 +90,16 @@ public final class ExportLogWriter: Sendable {
     let line = self.line(eventId: id, detail: detail, date: Date())
     fd.withLock { fd in
       guard fd >= 0 else { return }
-      var bytes = Array((line + "\n").utf8)
+      let bytes = Array((line + "\n").utf8)
       var off = 0
       while off < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+        let n = bytes.withUnsafeBytes { b in b.baseAddress.map { write(fd, $0 + off, b.count - off) } ?? -1 }
         if n < 0 {
           if errno == EINTR { continue }
           return
         }
         off += n
       }
-      bytes.removeAll()
     }
   }
 

@@ -30,14 +30,13 @@ public enum ReportFormat {
 
   /// Writes to standard error with write(2).
   public static func stderrWriter(_ s: String) {
-    var bytes = Array(s.utf8)
+    let bytes = Array(s.utf8)
     var off = 0
     while off < bytes.count {
-      let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + off, $0.count - off) }
+      let n = bytes.withUnsafeBytes { b in b.baseAddress.map { write(2, $0 + off, b.count - off) } ?? -1 }
       if n <= 0 { return }
       off += n
     }
-    bytes.removeAll()
   }
 }
 

@@ -1,0 +1,11 @@
+#ifndef COHORT_SUPPORT_H
+#define COHORT_SUPPORT_H
+/* Ctrl-C. A SIGINT handler counts interrupts; the line editor's getc turns a pending interrupt into
+   ^U, so Ctrl-C at the prompt clears the line; while a command runs, the shell sees the count change
+   and cancels the command. One definition of the state lives in support.c. */
+void cohort_install_sigint(void);
+long cohort_sigint_total(void);
+void cohort_sigint_clear_editor(void);
+/* Makes libedit read keys through cohort's interruptible getc (call before rl_initialize). */
+void cohort_use_interruptible_getc(void);
+#endif
