@@ -17,7 +17,7 @@ struct CohortCommands: ParsableCommand {
 enum CommandTable {
   static let all: [any ParsableCommand.Type] = [
     ServerCommand.self, CohortGroupCommand.self,
-    SetCommand.self, RunCommand.self, VersionCommand.self, QuitCommand.self,
+    SetCommand.self, RunCommand.self, SleepCommand.self, VersionCommand.self, QuitCommand.self,
   ] + extraCommands
 
   /// Top-level command names (for completion and "did you mean").
@@ -69,6 +69,9 @@ public final class Shell: @unchecked Sendable {
       return ExitStatus.usage
     }
     let path = CommandTable.pathWords(words)
+    if words.contains("--help") || words.contains("-h") {
+      return help(path, at: location)
+    }
     if let group = CommandTable.command(for: path), !group.configuration.subcommands.isEmpty,
       words.count > path.count, !words[path.count].hasPrefix("-")
     {
@@ -367,4 +370,16 @@ public enum CohortVersion {
 struct UncheckedBox<T>: @unchecked Sendable {
   let value: T
   init(_ value: T) { self.value = value }
+}
+
+struct SleepCommand: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "sleep", abstract: "Wait a number of seconds (Ctrl-C interrupts), e.g. between steps of a script.")
+  @Argument(help: "Seconds (fractions allowed).") var seconds: Double
+  func validate() throws {
+    guard seconds >= 0, seconds <= 86_400 else { throw ValidationError("seconds must be between 0 and 86400") }
+  }
+  func execute(in session: Session) async throws {
+    try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+  }
 }

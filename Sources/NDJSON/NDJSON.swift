@@ -202,14 +202,6 @@ struct LineFields {
 enum LineParser {
   static let maxDepth = 512
 
-  // Parser states.
-  private static let sValue: UInt8 = 0  // expect a value
-  private static let sValueOrClose: UInt8 = 1  // after '['
-  private static let sKeyOrClose: UInt8 = 2  // after '{'
-  private static let sKey: UInt8 = 3  // after ',' in an object
-  private static let sColon: UInt8 = 4  // after a key
-  private static let sCommaOrClose: UInt8 = 5  // after a value
-
   // Fields of interest (the key just read).
   private static let fNone: UInt8 = 0
   private static let fResourceType: UInt8 = 1
@@ -341,106 +333,94 @@ enum LineParser {
       || c == 0x2B || c == 0x2E
   }
 
+  /// At a '"' (checked by the caller): reads a key, the ':' and the space after it; returns the
+  /// field the key names.
+  @inline(__always)
+  private static func readKey(
+    _ p: UnsafePointer<UInt8>, _ n: Int, _ i: inout Int, depth: Int, metaOpen: Bool, line: Int
+  ) throws -> UInt8 {
+    var escaped = false
+    guard let e = stringEnd(p, n, from: i + 1, escaped: &escaped) else {
+      throw bad(line, "unterminated string")
+    }
+    let field: UInt8
+    if depth == 1 {
+      field = try fieldForKey(p, i + 1, e, inMeta: false, escaped: escaped, line: line)
+    } else if depth == 2 && metaOpen {
+      field = try fieldForKey(p, i + 1, e, inMeta: true, escaped: escaped, line: line)
+    } else {
+      field = fNone
+    }
+    i = e + 1
+    while i < n && isJSONSpace(p[i]) { i += 1 }
+    guard i < n else { throw bad(line, "unexpected end of line (unclosed object or array)") }
+    guard p[i] == 0x3A else { throw bad(line, "expected ':' at byte \(i)") }
+    i += 1
+    while i < n && isJSONSpace(p[i]) { i += 1 }
+    return field
+  }
+
+  /// Grammar-directed walk: the loop body always starts at a value; after a value, the inner
+  /// loop handles ',' and closing brackets. Keys are read right after '{' and ','.
   private static func run(
     _ p: UnsafePointer<UInt8>, _ n: Int, start: Int, line: Int,
     stack: UnsafeMutableBufferPointer<UInt8>
   ) throws -> LineFields {
     var out = LineFields()
     var i = start
-    var depth = 0  // number of open containers
-    var state = sValue
+    var depth = 0  // open containers; stack[d] = 1 for an object, 0 for an array, at depth d+1
     var field = fNone  // field named by the key whose value comes next
     var metaOpen = false  // inside the top-level meta object (depth 2)
-    // stack[d] = 1 for object, 0 for array, for container at depth d+1
-    while i < n {
+
+    value: while true {
+      guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
       let c = p[i]
-      switch c {
-      case 0x20, 0x09, 0x0D, 0x0A:
-        i += 1
-      case 0x22:  // string
+      if c == 0x22 {  // string value
         var escaped = false
         guard let e = stringEnd(p, n, from: i + 1, escaped: &escaped) else {
           throw bad(line, "unterminated string")
         }
-        let s = i + 1
+        if field != fNone {
+          let s = i + 1
+          switch field {
+          case fResourceType: out.resourceType = try stringValue(p, s, e, escaped: escaped, line: line)
+          case fId: out.id = try stringValue(p, s, e, escaped: escaped, line: line)
+          case fVersionId: out.versionId = try stringValue(p, s, e, escaped: escaped, line: line)
+          case fLastUpdated: out.lastUpdated = try stringValue(p, s, e, escaped: escaped, line: line)
+          default: break
+          }
+          field = fNone
+        }
         i = e + 1
-        switch state {
-        case sKeyOrClose, sKey:
-          if depth == 1 {
-            field = try fieldForKey(p, s, e, inMeta: false, escaped: escaped, line: line)
-          } else if depth == 2 && metaOpen {
-            field = try fieldForKey(p, s, e, inMeta: true, escaped: escaped, line: line)
-          } else {
-            field = fNone
-          }
-          state = sColon
-        case sValue, sValueOrClose:
-          if field != fNone {
-            switch field {
-            case fResourceType: out.resourceType = try stringValue(p, s, e, escaped: escaped, line: line)
-            case fId: out.id = try stringValue(p, s, e, escaped: escaped, line: line)
-            case fVersionId: out.versionId = try stringValue(p, s, e, escaped: escaped, line: line)
-            case fLastUpdated: out.lastUpdated = try stringValue(p, s, e, escaped: escaped, line: line)
-            default: break
-            }
-            field = fNone
-          }
-          state = sCommaOrClose
-        default:
-          throw bad(line, "unexpected string at byte \(s - 1)")
-        }
-      case 0x3A:  // ':'
-        guard state == sColon else { throw bad(line, "unexpected ':' at byte \(i)") }
-        state = sValue
-        i += 1
-      case 0x2C:  // ','
-        guard state == sCommaOrClose, depth > 0 else {
-          throw bad(line, "unexpected ',' at byte \(i)")
-        }
-        state = stack[depth - 1] == 1 ? sKey : sValue
-        i += 1
-      case 0x7B, 0x5B:  // '{' '['
-        guard state == sValue || state == sValueOrClose else {
-          throw bad(line, "unexpected '\(c == 0x7B ? "{" : "[")' at byte \(i)")
-        }
+      } else if c == 0x7B {  // object
         guard depth < maxDepth else { throw bad(line, "nesting deeper than \(maxDepth)") }
-        if c == 0x7B {
-          if field == fMeta && depth == 1 { metaOpen = true }
-          stack[depth] = 1
-          state = sKeyOrClose
-        } else {
-          stack[depth] = 0
-          state = sValueOrClose
-        }
+        if field == fMeta && depth == 1 { metaOpen = true }
         field = fNone
+        stack[depth] = 1
         depth += 1
         i += 1
-      case 0x7D:  // '}'
-        guard depth > 0, stack[depth - 1] == 1, state == sKeyOrClose || state == sCommaOrClose
-        else { throw bad(line, "unexpected '}' at byte \(i)") }
-        depth -= 1
-        if depth == 1 { metaOpen = false }
-        state = sCommaOrClose
-        i += 1
-        if depth == 0 {
-          while i < n {
-            guard isJSONSpace(p[i]) else { throw bad(line, "trailing data after the object") }
-            i += 1
-          }
-          return out
+        while i < n && isJSONSpace(p[i]) { i += 1 }
+        guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
+        if p[i] == 0x22 {
+          field = try readKey(p, n, &i, depth: depth, metaOpen: metaOpen, line: line)
+          continue value
         }
-      case 0x5D:  // ']'
-        guard depth > 0, stack[depth - 1] == 0, state == sValueOrClose || state == sCommaOrClose
-        else { throw bad(line, "unexpected ']' at byte \(i)") }
-        depth -= 1
-        state = sCommaOrClose
+        guard p[i] == 0x7D else { throw bad(line, "expected a key or '}' at byte \(i)") }
+        // Empty object: closed by the loop below.
+      } else if c == 0x5B {  // array
+        guard depth < maxDepth else { throw bad(line, "nesting deeper than \(maxDepth)") }
+        field = fNone
+        stack[depth] = 0
+        depth += 1
         i += 1
-      default:
-        guard state == sValue || state == sValueOrClose, isLiteralByte(c) else {
-          throw bad(line, "unexpected byte 0x\(String(c, radix: 16)) at byte \(i)")
-        }
+        while i < n && isJSONSpace(p[i]) { i += 1 }
+        guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
+        if p[i] != 0x5D { continue value }
+        // Empty array: closed by the loop below.
+      } else if isLiteralByte(c) {
         let s = i
-        while i < n, isLiteralByte(p[i]) { i += 1 }
+        i += 1
+        while i < n && isLiteralByte(p[i]) { i += 1 }
         let ok: Bool
         switch c {
         case 0x74: ok = equals(p, s, i, "true")
@@ -451,11 +431,46 @@ enum LineParser {
         }
         guard ok else { throw bad(line, "invalid literal at byte \(s)") }
         field = fNone
-        state = sCommaOrClose
+      } else {
+        throw bad(line, "unexpected byte 0x\(String(c, radix: 16)) at byte \(i) (expected a value)")
+      }
+
+      // After a value: ',' or closing brackets.
+      while true {
+        while i < n && isJSONSpace(p[i]) { i += 1 }
+        guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
+        let d = p[i]
+        i += 1
+        if d == 0x2C {
+          while i < n && isJSONSpace(p[i]) { i += 1 }
+          if stack[depth - 1] == 1 {
+            guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
+            guard p[i] == 0x22 else { throw bad(line, "expected a key at byte \(i)") }
+            field = try readKey(p, n, &i, depth: depth, metaOpen: metaOpen, line: line)
+          }
+          continue value
+        }
+        if d == 0x7D {
+          guard stack[depth - 1] == 1 else { throw bad(line, "unexpected '}' at byte \(i - 1)") }
+          depth -= 1
+          if depth == 1 { metaOpen = false }
+          if depth == 0 {
+            while i < n {
+              guard isJSONSpace(p[i]) else { throw bad(line, "trailing data after the object") }
+              i += 1
+            }
+            return out
+          }
+          continue
+        }
+        if d == 0x5D {
+          guard stack[depth - 1] == 0 else { throw bad(line, "unexpected ']' at byte \(i - 1)") }
+          depth -= 1
+          continue
+        }
+        throw bad(line, "unexpected byte 0x\(String(d, radix: 16)) at byte \(i - 1) (expected ',' or a closing bracket)")
       }
     }
-    if depth > 0 { throw bad(line, "unexpected end of line (unclosed object or array)") }
-    throw bad(line, "unexpected end of line")
   }
 
   /// JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

@@ -55,7 +55,7 @@ import Testing
       // The same advance over HTTP gives the next day.
       let r = try await HTTP.send(s.baseURL + "/$admin/advance?days=1", method: .POST)
       #expect(r.status == 200)
-      #expect(r.json["clock"] as? String == "2026-01-08T09:00:02Z")
+      #expect(r.json["clock"] as? String == "2026-01-08T09:00:03Z")
     }
   }
 

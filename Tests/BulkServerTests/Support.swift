@@ -28,6 +28,11 @@ struct HTTPReply {
 }
 
 enum HTTP {
+  /// A plain client: no automatic decompression (so gzip bodies can be checked), never shut down.
+  static let client = HTTPClient(
+    eventLoopGroupProvider: .singleton,
+    configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, decompression: .disabled))
+
   static let kickoffHeaders = ["Accept": "application/fhir+json", "Prefer": "respond-async"]
 
   static func send(
@@ -37,7 +42,7 @@ enum HTTP {
     request.method = method
     for (k, v) in headers.sorted(by: { $0.key < $1.key }) { request.headers.add(name: k, value: v) }
     if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+    let response = try await client.execute(request, timeout: .seconds(60))
     let buffer = try await response.body.collect(upTo: 64 << 20)
     return HTTPReply(status: Int(response.status.code), headers: response.headers, body: Data(buffer: buffer))
   }

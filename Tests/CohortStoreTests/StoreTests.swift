@@ -191,7 +191,7 @@ func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
       }
       let second = try newExport(store)
       let result = try store.commitExport(CommitPlan(export: second, rebaselineTypes: nil, deletes: [], members: nil, watermarks: [:])) {
-        try $0(entry("Patient", "p1", "old", updated: "2024-04-30T23:00:00Z"))
+        try $0(entry("Patient", "p1", "old", updated: "2024-04-30T21:00:00Z"))  // 1 h before the stored one
       }
       #expect(result.ignoredOlder == 1)
       #expect(try store.locate(cohort: "dm", type: "Patient", id: "p1", at: second.id!).map(\.hash) == ["new"])
