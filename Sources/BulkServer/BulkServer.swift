@@ -3,6 +3,7 @@ import GRDB
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import UnixSignals
 import NIOCore
 import Synchronization
 
@@ -134,7 +135,8 @@ public final class BulkDataServer: Sendable {
       configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: nil),
       onServerRunning: { channel in started.fire(.success(channel.localAddress?.port ?? 0)) },
       logger: logger)
-    let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+    let signals: [UnixSignal] = config.handleSignals ? [.sigint, .sigterm] : []
+    let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: signals, logger: logger))
     let runTask = Task {
       do {
         try await group.run()
@@ -219,5 +221,38 @@ final class StartSignal: Sendable {
       }
       if let ready { c.resume(with: ready) }
     }
+  }
+}
+
+/// Figures from `BulkDataServer.benchmarkGenerate`.
+public struct GenerationBenchmark: Sendable, Codable {
+  public var patients: Int
+  public var resources: Int
+  public var bytes: Int
+  public var seconds: Double
+  public var resourcesPerSecond: Double { seconds > 0 ? Double(resources) / seconds : 0 }
+  public var megabytesPerSecond: Double { seconds > 0 ? Double(bytes) / seconds / 1_000_000 : 0 }
+}
+
+extension BulkDataServer {
+  /// Generates and serializes `patients` patients (no I/O) and reports the rate. Memory stays flat:
+  /// one patient at a time, as in an export.
+  public static func benchmarkGenerate(patients: Int, seed: UInt64 = 1, startTime: String = "2026-01-05T09:00:00Z")
+    -> GenerationBenchmark
+  {
+    let generator = Generator(seed: seed, startTime: Instant.parse(startTime) ?? 0)
+    let clock = ContinuousClock()
+    var resources = 0
+    var bytes = 0
+    let elapsed = clock.measure {
+      for i in 0..<patients {
+        for r in generator.patient(i) {
+          resources += 1
+          bytes += r.bytes().count + 1
+        }
+      }
+    }
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return GenerationBenchmark(patients: patients, resources: resources, bytes: bytes, seconds: seconds)
   }
 }

@@ -127,6 +127,10 @@ public struct BulkServerConfiguration: Sendable {
   public var startTime = "2026-01-05T09:00:00Z"
   /// Scopes a SMART client may be granted (patterns; `*` matches any resource type).
   public var allowedScopes = ["system/*.read", "system/*.rs", "system/*.*"]
+  /// Stop gracefully on SIGINT/SIGTERM (for `cohort serve` in the foreground; `waitUntilStopped` then returns).
+  public var handleSignals = false
+  /// Tests only: delay before an export starts reading, so changes can land while it runs.
+  var exportStartDelayMilliseconds = 0
 
   public init() {}
 }
@@ -134,14 +138,37 @@ public struct BulkServerConfiguration: Sendable {
 /// One request as received (for tests of clients).
 public struct RecordedRequest: Sendable, Codable, Equatable {
   public var method: String
-  /// Path and query, as sent.
+  /// Path and query, as sent (e.g. `/Group/g1/$export?_type=Patient`).
   public var path: String
-  /// Header names lower-cased, in order.
-  public var headers: [[String]]
+  /// Headers by lower-cased name; repeated headers are joined with ", ".
+  public var headers: [String: String]
 
-  public func header(_ name: String) -> String? {
-    headers.first { $0.first == name.lowercased() }.flatMap { $0.count > 1 ? $0[1] : nil }
+  public init(method: String, path: String, headers: [String: String]) {
+    self.method = method
+    self.path = path
+    self.headers = headers
   }
+
+  /// A header by name (case-insensitive).
+  public func header(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// Reads `--smart-client ID=JWKS_FILE` options into the map `AuthMode.smart(clients:)` takes.
+public func loadSmartClients(_ specs: [String]) throws -> [String: Data] {
+  var out: [String: Data] = [:]
+  for spec in specs {
+    guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
+      throw BulkServerError.invalidConfiguration("--smart-client '\(spec)' must look like ID=JWKS_FILE")
+    }
+    let id = String(spec[..<eq])
+    let path = String(spec[spec.index(after: eq)...])
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw BulkServerError.invalidConfiguration("cannot read the JWKS file \(path) for client \(id)")
+    }
+    _ = try JWKS.keys(from: data)
+    out[id] = data
+  }
+  return out
 }
 
 /// What an `advance` changed.

@@ -91,8 +91,9 @@ final class Dataset: Sendable {
 
   static func hasActiveCondition(_ patient: MergedPatient, code: String) -> Bool {
     for r in patient.live where r.type == "Condition" {
-      guard Filters.codeMatches(r.json["code"], ["\(Codes.snomed)|\(code)"]) else { continue }
-      let status = r.json["clinicalStatus"]?["coding"]?.arrayValue?.first?["code"]?.stringValue
+      let json = r.json
+      guard Filters.codeMatches(json["code"], ["\(Codes.snomed)|\(code)"]) else { continue }
+      let status = json["clinicalStatus"]?["coding"]?.arrayValue?.first?["code"]?.stringValue
       if status == nil || status == "active" || status == "recurrence" || status == "relapse" { return true }
     }
     return false
@@ -117,8 +118,7 @@ final class Dataset: Sendable {
       db, sql: "SELECT type, id, last_updated, json FROM base WHERE patient = ? ORDER BY seq", arguments: [patient])
     while let r = try rows.next() {
       let text: String = r["json"]
-      guard let json = try? JSON.parse(text) else { continue }
-      out.append(StoredResource(type: r["type"], id: r["id"], version: 1, lastUpdated: r["last_updated"], json: json))
+      out.append(StoredResource(type: r["type"], id: r["id"], version: 1, lastUpdated: r["last_updated"], raw: Array(text.utf8)))
     }
     return out
   }
@@ -141,8 +141,8 @@ final class Dataset: Sendable {
         }
         continue
       }
-      guard let text = c.json, let json = try? JSON.parse(text) else { continue }
-      let resource = StoredResource(type: c.type, id: c.id, version: c.version, lastUpdated: c.lastUpdated, json: json)
+      guard let text = c.json else { continue }
+      let resource = StoredResource(type: c.type, id: c.id, version: c.version, lastUpdated: c.lastUpdated, raw: Array(text.utf8))
       if let i = index[key], !removed.contains(i) {
         live[i] = resource
       } else {
@@ -207,7 +207,7 @@ final class Dataset: Sendable {
   static func insert(_ db: Database, patient: Int, _ r: StoredResource) throws {
     try db.execute(
       sql: "INSERT INTO versions(patient, type, id, version, last_updated, deleted, json) VALUES (?, ?, ?, ?, ?, 0, ?)",
-      arguments: [patient, r.type, r.id, r.version, r.lastUpdated, r.json.serializedString()])
+      arguments: [patient, r.type, r.id, r.version, r.lastUpdated, String(decoding: r.bytes(), as: UTF8.self)])
   }
 
   static func insertDeletion(_ db: Database, patient: Int, _ r: StoredResource, at time: Int) throws {

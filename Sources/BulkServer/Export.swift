@@ -235,7 +235,7 @@ enum ExportWriter {
     let supportingWanted = !wantTypes.isDisjoint(with: Generator.supportingTypes) || dataset.imported
     var badLineWritten = faults.badLine == nil
     do {
-      try dataset.forEachPatient(db, at: transactionTime, includeSupporting: supportingWanted) { index, merged in
+      try dataset.forEachPatient(db, at: Int.max, includeSupporting: supportingWanted) { index, merged in
         if isCancelled() { throw CancellationError() }
         if index >= 0 {
           switch params.level {
@@ -250,7 +250,7 @@ enum ExportWriter {
         }
         for r in merged.live where wantTypes.contains(r.type) && params.includes(r, transactionTime: transactionTime) {
           let shaped = params.shaped(r)
-          try sink.write(kind: "output", type: r.type, fileStem: r.type, line: shaped.json.serialized())
+          try sink.write(kind: "output", type: r.type, fileStem: r.type, line: shaped.bytes())
           if !badLineWritten {
             badLineWritten = true
             let bad: [UInt8]

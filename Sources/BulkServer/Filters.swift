@@ -46,7 +46,8 @@ enum Filters {
     }
   }
 
-  static func matches(_ r: StoredResource, _ filter: TypeFilter) -> Bool {
+  static func matches(_ resource: StoredResource, _ filter: TypeFilter) -> Bool {
+    let r = ParsedResource(id: resource.id, type: resource.type, lastUpdated: resource.lastUpdated, json: resource.json)
     for (name, value) in filter.criteria {
       let base = name.split(separator: ":").first.map(String.init) ?? name
       let alternatives = value.split(separator: ",").map(String.init)
@@ -107,7 +108,14 @@ enum Filters {
     return false
   }
 
-  static func clinicalDate(_ r: StoredResource) -> Int? {
+  struct ParsedResource {
+    var id: String
+    var type: String
+    var lastUpdated: Int
+    var json: JSON
+  }
+
+  static func clinicalDate(_ r: ParsedResource) -> Int? {
     let candidates = [
       r.json["effectiveDateTime"], r.json["period"]?["start"], r.json["onsetDateTime"], r.json["recordedDate"],
       r.json["authoredOn"], r.json["performedDateTime"], r.json["occurrenceDateTime"], r.json["birthDate"],

@@ -3,11 +3,50 @@
 
 /// One version of one resource, as stored and served.
 struct StoredResource: Sendable {
+  enum Body: Sendable {
+    case parsed(JSON)
+    /// Serialized JSON, parsed only when a filter or a change needs the content.
+    case raw([UInt8])
+  }
   var type: String
   var id: String
   var version: Int
   var lastUpdated: Int
-  var json: JSON
+  var body: Body
+
+  init(type: String, id: String, version: Int, lastUpdated: Int, json: JSON) {
+    self.type = type
+    self.id = id
+    self.version = version
+    self.lastUpdated = lastUpdated
+    self.body = .parsed(json)
+  }
+
+  init(type: String, id: String, version: Int, lastUpdated: Int, raw: [UInt8]) {
+    self.type = type
+    self.id = id
+    self.version = version
+    self.lastUpdated = lastUpdated
+    self.body = .raw(raw)
+  }
+
+  var json: JSON {
+    get {
+      switch body {
+      case .parsed(let j): return j
+      case .raw(let bytes): return (try? JSON.parse(bytes)) ?? .object([])
+      }
+    }
+    set { body = .parsed(newValue) }
+  }
+
+  /// The resource as one NDJSON line (without the newline).
+  func bytes() -> [UInt8] {
+    switch body {
+    case .parsed(let j): return j.serialized()
+    case .raw(let bytes): return bytes
+    }
+  }
 
   var key: String { type + "/" + id }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// Loads `--data DIR` into the state database: NDJSON files (one resource type per file) or Synthea
 /// transaction Bundles (one patient per file; `urn:uuid:` and conditional references rewritten to `Type/id`).
@@ -54,47 +55,94 @@ enum DataImporter {
     }
   }
 
+  struct PreparedBundle: Sendable {
+    var isPatient: Bool
+    /// (type, id, lastUpdated, JSON text)
+    var rows: [(String, String, Int, String)]
+    /// Conditional-reference targets this bundle defines (`Type?identifier=system|value` → `Type/id`).
+    var identifiers: [String: String]
+  }
+
+  /// Parses one Bundle file and rewrites its references (pure; runs in parallel).
+  static func prepare(_ file: String, conditional: [String: String], lastUpdated: Int) throws -> PreparedBundle? {
+    guard let data = FileManager.default.contents(atPath: file) else {
+      throw BulkServerError.dataDirectory(path: file, reason: "cannot read the file")
+    }
+    let bundle: JSON
+    do { bundle = try JSON.parse(data) } catch {
+      throw BulkServerError.dataDirectory(path: file, reason: "\(error)")
+    }
+    guard let kind = bundle["resourceType"]?.stringValue else {
+      throw BulkServerError.dataDirectory(path: file, reason: "not a FHIR resource")
+    }
+    // Other resources beside the Bundles (Synthea writes a Group of its patients) are not served:
+    // this server derives its Groups from the data.
+    guard kind == "Bundle" else { return nil }
+    var map = conditional
+    var identifiers: [String: String] = [:]
+    var resources: [JSON] = []
+    for entry in bundle["entry"]?.arrayValue ?? [] {
+      guard let r = entry["resource"], let type = r["resourceType"]?.stringValue, let id = r["id"]?.stringValue else {
+        continue
+      }
+      if let full = entry["fullUrl"]?.stringValue { map[full] = "\(type)/\(id)" }
+      for ident in r["identifier"]?.arrayValue ?? [] {
+        if let s = ident["system"]?.stringValue, let v = ident["value"]?.stringValue {
+          map["\(type)?identifier=\(s)|\(v)"] = "\(type)/\(id)"
+          identifiers["\(type)?identifier=\(s)|\(v)"] = "\(type)/\(id)"
+        }
+      }
+      resources.append(r)
+    }
+    let isPatient = resources.contains { $0["resourceType"]?.stringValue == "Patient" }
+    var rows: [(String, String, Int, String)] = []
+    for r in resources {
+      let (body, t) = stamp(rewrite(r, map), lastUpdated: lastUpdated)
+      rows.append((r["resourceType"]?.stringValue ?? "", r["id"]?.stringValue ?? "", t, body.serializedString()))
+    }
+    return PreparedBundle(isPatient: isPatient, rows: rows, identifiers: identifiers)
+  }
+
   static func importBundles(_ files: [String], db: Database, lastUpdated: Int) throws -> Int {
     // Supporting bundles (practitioners, hospitals) first, so conditional references resolve.
     func isSupport(_ f: String) -> Bool {
       let name = (f as NSString).lastPathComponent
       return name.hasPrefix("practitionerInformation") || name.hasPrefix("hospitalInformation")
     }
-    let ordered = files.filter(isSupport) + files.filter { !isSupport($0) }
     var conditional: [String: String] = [:]
     var patients = 0
-    for file in ordered {
-      guard let data = FileManager.default.contents(atPath: file) else {
-        throw BulkServerError.dataDirectory(path: file, reason: "cannot read the file")
+    func store(_ b: PreparedBundle) throws {
+      let index = b.isPatient ? patients : -1
+      for (type, id, t, text) in b.rows {
+        try db.execute(
+          sql: "INSERT INTO base(patient, type, id, last_updated, json) VALUES (?, ?, ?, ?, ?)",
+          arguments: [index, type, id, t, text])
       }
-      let bundle: JSON
-      do { bundle = try JSON.parse(data) } catch {
-        throw BulkServerError.dataDirectory(path: file, reason: "\(error)")
+      if b.isPatient { patients += 1 }
+    }
+    for file in files.filter(isSupport) {
+      if let b = try prepare(file, conditional: [:], lastUpdated: lastUpdated) {
+        conditional.merge(b.identifiers) { a, _ in a }
+        try store(b)
       }
-      guard bundle["resourceType"]?.stringValue == "Bundle" else {
-        throw BulkServerError.dataDirectory(path: file, reason: "not a FHIR Bundle")
+    }
+    // Patient bundles: parsed in parallel, a few at a time (bounded memory), stored in file order.
+    let rest = files.filter { !isSupport($0) }
+    let width = max(2, ProcessInfo.processInfo.activeProcessorCount * 2)
+    var offset = 0
+    while offset < rest.count {
+      let chunk = Array(rest[offset..<min(rest.count, offset + width)])
+      let results = Mutex<[Int: Result<PreparedBundle?, any Error>]>([:])
+      let shared = conditional
+      DispatchQueue.concurrentPerform(iterations: chunk.count) { i in
+        let r = Result { try prepare(chunk[i], conditional: shared, lastUpdated: lastUpdated) }
+        results.withLock { $0[i] = r }
       }
-      var map = conditional
-      var resources: [JSON] = []
-      for entry in bundle["entry"]?.arrayValue ?? [] {
-        guard let r = entry["resource"], let type = r["resourceType"]?.stringValue, let id = r["id"]?.stringValue else {
-          continue
-        }
-        if let full = entry["fullUrl"]?.stringValue { map[full] = "\(type)/\(id)" }
-        for ident in r["identifier"]?.arrayValue ?? [] {
-          if let s = ident["system"]?.stringValue, let v = ident["value"]?.stringValue {
-            map["\(type)?identifier=\(s)|\(v)"] = "\(type)/\(id)"
-          }
-        }
-        resources.append(r)
+      let done = results.withLock { $0 }
+      for i in 0..<chunk.count {
+        if let b = try done[i]?.get() { try store(b) }
       }
-      let isPatientBundle = resources.contains { $0["resourceType"]?.stringValue == "Patient" }
-      if !isPatientBundle {
-        for (k, v) in map where k.contains("?identifier=") { conditional[k] = v }
-      }
-      let index = isPatientBundle ? patients : -1
-      for r in resources { try insert(db, patient: index, rewrite(r, map), lastUpdated: lastUpdated) }
-      if isPatientBundle { patients += 1 }
+      offset += chunk.count
     }
     guard patients > 0 else { throw BulkServerError.dataDirectory(path: files[0], reason: "no Patient resources found") }
     return patients

@@ -95,8 +95,11 @@ struct BulkResponder: HTTPResponder {
   let core: ServerCore
 
   func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
-    var headers: [[String]] = []
-    for f in request.headers { headers.append([f.name.canonicalName, f.value]) }
+    var headers: [String: String] = [:]
+    for f in request.headers {
+      let name = f.name.canonicalName.lowercased()
+      headers[name] = headers[name].map { $0 + ", " + f.value } ?? f.value
+    }
     core.log.append(RecordedRequest(method: request.method.rawValue, path: request.uri.string, headers: headers))
     var request = request
     do {
@@ -232,7 +235,10 @@ struct BulkResponder: HTTPResponder {
 
   func token(_ request: inout Request) async throws -> Reply {
     guard case .smart = core.config.auth else { throw RequestError.notFound("this server does not issue tokens") }
-    let body = try await request.collectBody(upTo: 1 << 20)
+    let body: ByteBuffer
+    do { body = try await request.collectBody(upTo: 1 << 20) } catch {
+      throw TokenError(error: "invalid_request", description: "the token request body could not be read (at most 1 MB)")
+    }
     let form = Dictionary(
       URLTools.queryItems(String(buffer: body)), uniquingKeysWith: { a, _ in a })
     guard form["grant_type"] == "client_credentials" else {
@@ -292,7 +298,10 @@ struct BulkResponder: HTTPResponder {
     var params = items
     let isPost = request.method == .post
     if isPost {
-      let body = try await request.collectBody(upTo: 4 << 20)
+      let body: ByteBuffer
+      do { body = try await request.collectBody(upTo: 4 << 20) } catch {
+        throw RequestError.badRequest("the POST body could not be read (at most 4 MB): \(error)")
+      }
       if body.readableBytes > 0 {
         params += try parametersBody(Array(buffer: body))
       }
@@ -319,8 +328,10 @@ struct BulkResponder: HTTPResponder {
     let state = core.state
     let frozen = p
     let cancel = job.cancel
+    let delay = core.config.exportStartDelayMilliseconds
     Task.detached {
       do {
+        if delay > 0 { try await Task.sleep(nanoseconds: UInt64(delay) * 1_000_000) }
         let files = try await dataset.pool.read { db in
           try ExportWriter.run(
             db, dataset: dataset, params: frozen, transactionTime: job.transactionTime, directory: job.directory,
@@ -391,7 +402,7 @@ struct BulkResponder: HTTPResponder {
     }
     // Wait (briefly) for the files; long exports keep answering 202.
     var current = job
-    let deadline = Date().addingTimeInterval(10)
+    let deadline = Date().addingTimeInterval(5)
     while true {
       guard let j = await core.state.job(id) else { throw RequestError.notFound("no export job '\(jobText)'") }
       current = j

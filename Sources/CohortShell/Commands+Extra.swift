@@ -2,5 +2,8 @@ import ArgumentParser
 
 extension CommandTable {
   /// Commands of the later layers (export, snapshots, serve…), kept out of the registry file.
-  static let extraCommands: [any ParsableCommand.Type] = []
+  static let extraCommands: [any ParsableCommand.Type] = [
+    ExportCommand.self, StatusCommand.self, HistoryCommand.self, SnapshotsCommand.self, SummaryCommand.self,
+    DiffCommand.self, ShowCommand.self, WatermarksCommand.self, ServeCommand.self, AdvanceCommand.self,
+  ]
 }

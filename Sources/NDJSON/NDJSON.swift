@@ -1,10 +1,19 @@
 // NDJSON: a streaming byte scanner for FHIR NDJSON.
 //
 // Per line it extracts the top-level `resourceType` and `id`, the top-level `meta.versionId` and
-// `meta.lastUpdated`, a content hash, and the byte offset/length of the line, without decoding the
-// resource. It validates the JSON grammar structurally (tokens, nesting, matching brackets, string
-// termination, literals) so that a line that is not one JSON object is rejected; it does not check
-// number formats in detail, escape sequences in strings it does not extract, or UTF-8 validity.
+// `meta.lastUpdated`, the patient reference (`subject`/`patient`/`beneficiary.reference`), a content
+// hash, and the byte offset/length of the line, without decoding the resource. It validates the JSON grammar (tokens, nesting, matching brackets, string
+// termination, literals, numbers) so that a line that is not exactly one JSON object is rejected.
+// Not checked inside string bodies (for speed): raw control bytes, escapes of strings that are not
+// extracted, UTF-8 validity. Everything outside string bodies is checked (numbers included).
+//
+// Streaming use (e.g. while downloading; gzip bodies go through GzipInflater first):
+//
+//     var scanner = NDJSONLineScanner(maxLineLength: 16 << 20)
+//     try buffer.withUnsafeReadableBytes { try scanner.feed($0) { line in … } }   // per chunk
+//     try scanner.finish { line in … }                                            // at the end
+//
+// After an error is thrown the scanner's state is unspecified: stop using it.
 
 #if canImport(Glibc)
   import Glibc
@@ -32,13 +41,19 @@ public struct ScannedLine: Sendable, Equatable {
   public var versionId: String?
   /// Top-level `meta.lastUpdated`.
   public var lastUpdated: String?
+  /// The `reference` string, verbatim (e.g. "Patient/123", "urn:uuid:…", an absolute URL), of the
+  /// first of the top-level properties `subject`, `patient`, `beneficiary` (in that priority order,
+  /// whatever the key order in the line) whose value is an object with a string `reference`.
+  /// Never taken from nested objects or `contained` resources. Nil when there is none or when the
+  /// scanner's `fields` do not include `.patientReference`. See `FHIRReference.patientID(fromReference:)`.
+  public var patientReference: String?
   /// Lower-case hex of the first 128 bits of SHA-256 over the `length` bytes at `offset`
   /// (32 characters). Empty when the scanner was created with `computeHash: false`.
   public var contentHash: String
 
   public init(
     lineNumber: Int, offset: Int64, length: Int, resourceType: String?, id: String?,
-    versionId: String?, lastUpdated: String?, contentHash: String
+    versionId: String?, lastUpdated: String?, contentHash: String, patientReference: String? = nil
   ) {
     self.lineNumber = lineNumber
     self.offset = offset
@@ -48,6 +63,7 @@ public struct ScannedLine: Sendable, Equatable {
     self.versionId = versionId
     self.lastUpdated = lastUpdated
     self.contentHash = contentHash
+    self.patientReference = patientReference
   }
 }
 
@@ -69,12 +85,28 @@ public enum NDJSONError: Error, CustomStringConvertible, Equatable {
   }
 }
 
+/// Which top-level fields the scanner turns into Strings (all are located either way; skipping
+/// some saves allocations, e.g. counting needs only `resourceType`).
+public struct NDJSONFields: OptionSet, Sendable {
+  public let rawValue: UInt8
+  public init(rawValue: UInt8) { self.rawValue = rawValue }
+  public static let resourceType = NDJSONFields(rawValue: 1 << 1)
+  public static let id = NDJSONFields(rawValue: 1 << 2)
+  public static let versionId = NDJSONFields(rawValue: 1 << 4)
+  public static let lastUpdated = NDJSONFields(rawValue: 1 << 5)
+  /// `ScannedLine.patientReference` (top-level `subject`/`patient`/`beneficiary.reference`).
+  public static let patientReference = NDJSONFields(rawValue: 1 << 6)
+  public static let all: NDJSONFields = [.resourceType, .id, .versionId, .lastUpdated, .patientReference]
+}
+
 /// Incremental NDJSON scanner: feed chunks of any size (split anywhere, even inside a UTF-8
 /// sequence or a `\r\n`), get every complete non-blank line. Memory is bounded by the longest line.
 public struct NDJSONLineScanner: Sendable {
   public let maxLineLength: Int
   /// When false, `contentHash` is "" (saves the SHA-256 pass, e.g. for counting).
   public let computeHash: Bool
+  /// Fields extracted into `ScannedLine` (others stay nil).
+  public let fields: NDJSONFields
   /// Non-blank lines delivered so far.
   public private(set) var linesSeen: Int = 0
   /// Physical lines finished so far (blank ones included).
@@ -85,7 +117,8 @@ public struct NDJSONLineScanner: Sendable {
   private var pending: [UInt8] = []
   private var pendingStart: Int64 = 0
 
-  public init(maxLineLength: Int = 64 << 20, computeHash: Bool = true) {
+  public init(maxLineLength: Int = 64 << 20, computeHash: Bool = true, fields: NDJSONFields = .all) {
+    self.fields = fields
     self.maxLineLength = max(1, maxLineLength)
     self.computeHash = computeHash
   }
@@ -118,13 +151,7 @@ public struct NDJSONLineScanner: Sendable {
           throw NDJSONError.lineTooLong(line: physicalLines + 1, limit: maxLineLength)
         }
         pending.append(contentsOf: UnsafeBufferPointer(start: base + p, count: end - p))
-        let start = pendingStart
-        let line = pending
-        pending.removeAll(keepingCapacity: true)
-        try line.withUnsafeBufferPointer { b in
-          // A non-empty array always has a base address.
-          if let lb = b.baseAddress { try emit(lb, b.count, start: start, onLine) }
-        }
+        try emitPending(onLine)
       }
       p = end + 1
     }
@@ -133,10 +160,22 @@ public struct NDJSONLineScanner: Sendable {
   /// Delivers the last line when the stream does not end with a newline (C44).
   public mutating func finish(_ onLine: (ScannedLine) throws -> Void) throws {
     guard !pending.isEmpty else { return }
+    try emitPending(onLine)
+  }
+
+  /// Emits the line held in `pending` and empties it, reusing its storage (unless it grew large).
+  private mutating func emitPending(_ onLine: (ScannedLine) throws -> Void) throws {
+    var line: [UInt8] = []
+    swap(&line, &pending)
+    defer {
+      if line.capacity <= 1 << 20 {
+        line.removeAll(keepingCapacity: true)
+        pending = line
+      }
+    }
     let start = pendingStart
-    let line = pending
-    pending = []
     try line.withUnsafeBufferPointer { b in
+      // A non-empty array always has a base address.
       if let lb = b.baseAddress { try emit(lb, b.count, start: start, onLine) }
     }
   }
@@ -158,14 +197,14 @@ public struct NDJSONLineScanner: Sendable {
     var k = s
     while k < n, isJSONSpace(p[k]) { k += 1 }
     if k == n { return }
-    let fields = try LineParser.parse(p + s, n - s, line: physicalLines)
+    let fields = try LineParser.parse(p + s, n - s, line: physicalLines, wanted: fields.rawValue)
     linesSeen += 1
     let hash = computeHash ? contentHashHex(UnsafeRawBufferPointer(start: p + s, count: n - s)) : ""
     try onLine(
       ScannedLine(
         lineNumber: physicalLines, offset: start + Int64(s), length: n - s,
         resourceType: fields.resourceType, id: fields.id, versionId: fields.versionId,
-        lastUpdated: fields.lastUpdated, contentHash: hash))
+        lastUpdated: fields.lastUpdated, contentHash: hash, patientReference: fields.patientReference))
   }
 }
 
@@ -196,6 +235,15 @@ struct LineFields {
   var id: String?
   var versionId: String?
   var lastUpdated: String?
+  var patientReference: String?
+}
+
+/// Where the `reference` string of a top-level `subject`/`patient`/`beneficiary` object lies in
+/// the line (start of the body, closing quote, may-be-escaped). `start < 0`: none.
+struct ReferenceSpan {
+  var start = -1
+  var end = 0
+  var escaped = false
 }
 
 /// Structural JSON validator + top-level field extractor for one line.
@@ -209,13 +257,21 @@ enum LineParser {
   private static let fMeta: UInt8 = 3
   private static let fVersionId: UInt8 = 4
   private static let fLastUpdated: UInt8 = 5
+  // Must stay 6: `NDJSONFields.patientReference` is 1 << 6 and values are kept when `wanted` has
+  // bit `1 << field`. All codes >= fReference need the extra bookkeeping in `noteKey`.
+  private static let fReference: UInt8 = 6  // "reference" inside one of the three objects below
+  private static let fSubject: UInt8 = 7  // top-level keys whose object may hold the reference,
+  private static let fPatient: UInt8 = 8  // in priority order (fSubject first)
+  private static let fBeneficiary: UInt8 = 9
 
-  static func parse(_ p: UnsafePointer<UInt8>, _ n: Int, line: Int) throws -> LineFields {
+  static func parse(_ p: UnsafePointer<UInt8>, _ n: Int, line: Int, wanted: UInt8 = 0xFF) throws
+    -> LineFields
+  {
     var i = 0
     while i < n, isJSONSpace(p[i]) { i += 1 }
     guard i < n, p[i] == 0x7B else { throw NDJSONError.notAnObject(line: line) }
     return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxDepth) { stack in
-      try run(p, n, start: i, line: line, stack: stack)
+      try run(p, n, start: i, line: line, wanted: wanted, stack: stack)
     }
   }
 
@@ -297,24 +353,40 @@ enum LineParser {
     return e - s == len && memcmp(p + s, lit.utf8Start, len) == 0
   }
 
+  /// The field a key names. `open` is fNone for a top-level key, else the top-level field whose
+  /// object (fMeta, fSubject, fPatient, fBeneficiary) holds the key at depth 2.
   private static func fieldForKey(
-    _ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, inMeta: Bool, escaped: Bool, line: Int
+    _ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, open: UInt8, escaped: Bool, line: Int
   ) throws -> UInt8 {
     if escaped && hasBackslash(p, s, e) {
       let key = try unescape(p, s, e, line: line)
-      if inMeta {
+      if open == fMeta {
         return key == "versionId" ? fVersionId : key == "lastUpdated" ? fLastUpdated : fNone
       }
-      return key == "resourceType" ? fResourceType : key == "id" ? fId : key == "meta" ? fMeta : fNone
+      if open != fNone { return key == "reference" ? fReference : fNone }
+      switch key {
+      case "resourceType": return fResourceType
+      case "id": return fId
+      case "meta": return fMeta
+      case "subject": return fSubject
+      case "patient": return fPatient
+      case "beneficiary": return fBeneficiary
+      default: return fNone
+      }
     }
-    if inMeta {
+    if open == fMeta {
       if equals(p, s, e, "versionId") { return fVersionId }
       if equals(p, s, e, "lastUpdated") { return fLastUpdated }
       return fNone
     }
+    if open != fNone { return equals(p, s, e, "reference") ? fReference : fNone }
     switch e - s {
     case 2: return equals(p, s, e, "id") ? fId : fNone
     case 4: return equals(p, s, e, "meta") ? fMeta : fNone
+    case 7:
+      if equals(p, s, e, "subject") { return fSubject }
+      return equals(p, s, e, "patient") ? fPatient : fNone
+    case 11: return equals(p, s, e, "beneficiary") ? fBeneficiary : fNone
     case 12: return equals(p, s, e, "resourceType") ? fResourceType : fNone
     default: return fNone
     }
@@ -337,7 +409,7 @@ enum LineParser {
   /// field the key names.
   @inline(__always)
   private static func readKey(
-    _ p: UnsafePointer<UInt8>, _ n: Int, _ i: inout Int, depth: Int, metaOpen: Bool, line: Int
+    _ p: UnsafePointer<UInt8>, _ n: Int, _ i: inout Int, depth: Int, open: UInt8, line: Int
   ) throws -> UInt8 {
     var escaped = false
     guard let e = stringEnd(p, n, from: i + 1, escaped: &escaped) else {
@@ -345,9 +417,9 @@ enum LineParser {
     }
     let field: UInt8
     if depth == 1 {
-      field = try fieldForKey(p, i + 1, e, inMeta: false, escaped: escaped, line: line)
-    } else if depth == 2 && metaOpen {
-      field = try fieldForKey(p, i + 1, e, inMeta: true, escaped: escaped, line: line)
+      field = try fieldForKey(p, i + 1, e, open: fNone, escaped: escaped, line: line)
+    } else if depth == 2 && open != fNone {
+      field = try fieldForKey(p, i + 1, e, open: open, escaped: escaped, line: line)
     } else {
       field = fNone
     }
@@ -363,7 +435,7 @@ enum LineParser {
   /// Grammar-directed walk: the loop body always starts at a value; after a value, the inner
   /// loop handles ',' and closing brackets. Keys are read right after '{' and ','.
   private static func run(
-    _ p: UnsafePointer<UInt8>, _ n: Int, start: Int, line: Int,
+    _ p: UnsafePointer<UInt8>, _ n: Int, start: Int, line: Int, wanted: UInt8,
     stack: UnsafeMutableBufferPointer<UInt8>
   ) throws -> LineFields {
     var out = LineFields()
@@ -380,7 +452,7 @@ enum LineParser {
         guard let e = stringEnd(p, n, from: i + 1, escaped: &escaped) else {
           throw bad(line, "unterminated string")
         }
-        if field != fNone {
+        if field != fNone && wanted & (1 << field) != 0 {
           let s = i + 1
           switch field {
           case fResourceType: out.resourceType = try stringValue(p, s, e, escaped: escaped, line: line)
@@ -389,8 +461,8 @@ enum LineParser {
           case fLastUpdated: out.lastUpdated = try stringValue(p, s, e, escaped: escaped, line: line)
           default: break
           }
-          field = fNone
         }
+        field = fNone
         i = e + 1
       } else if c == 0x7B {  // object
         guard depth < maxDepth else { throw bad(line, "nesting deeper than \(maxDepth)") }

@@ -19,10 +19,11 @@ public enum NDJSONFile {
   }
 
   public static func scan(
-    path: String, computeHash: Bool, maxLineLength: Int = 64 << 20,
+    path: String, computeHash: Bool, fields: NDJSONFields = .all, maxLineLength: Int = 64 << 20,
     _ onLine: (ScannedLine) throws -> Void
   ) throws {
-    var scanner = NDJSONLineScanner(maxLineLength: maxLineLength, computeHash: computeHash)
+    var scanner = NDJSONLineScanner(
+      maxLineLength: maxLineLength, computeHash: computeHash, fields: fields)
     try readChunks(path: path) { chunk in try scanner.feed(chunk, onLine) }
     try scanner.finish(onLine)
   }
@@ -30,7 +31,7 @@ public enum NDJSONFile {
   /// Count of lines per top-level resourceType. Lines without a string resourceType count under "".
   public static func countByType(path: String) throws -> [String: Int] {
     var counts: [String: Int] = [:]
-    try scan(path: path, computeHash: false) { line in
+    try scan(path: path, computeHash: false, fields: .resourceType) { line in
       counts[line.resourceType ?? "", default: 0] += 1
     }
     return counts

@@ -58,8 +58,8 @@ import Testing
       let (m, _) = try await HTTP.poll(try #require(post.header("Content-Location")))
       #expect((m.json["output"] as? [[String: Any]])?.map { $0["count"] as? Int } == [1, 1])
     }
-    #expect(throws: BulkServerError.self) {
-      _ = try DataImporter.importDirectory(dir + "/missing", into: nil, lastUpdated: 0)
-    }
+    var bad = BulkServerConfiguration()
+    bad.dataDirectory = dir + "/missing"
+    await #expect(throws: BulkServerError.self) { _ = try await BulkDataServer.start(bad) }
   }
 }

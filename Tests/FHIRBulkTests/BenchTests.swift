@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -46,5 +47,27 @@ import Testing
       format: "bench: %.0f MB in 4 files: BulkClient %.2f s (%.0f MB/s), curl %.2f s (%.0f MB/s), ratio %.2f; process %@\n",
       total, ours, total / ours, curl, total / curl, curl / ours, String(hwm))
     FileHandle.standardError.write(Data(report.utf8))
+  }
+}
+
+/// Per-stage cost of the download path (FHIRBULK_BENCH=1): SHA-256, line verification, write(2).
+@Suite struct StageBench {
+  @Test(.enabled(if: BenchTests.enabled)) func stages() throws {
+    let line = Data((#"{"resourceType":"Observation","id":"x","status":"final","code":{"text":""# + String(repeating: "a", count: 900) + "\"}}\n").utf8)
+    var chunk = Data()
+    while chunk.count < 64 << 10 { chunk.append(line) }
+    let rounds = 1_000_000_000 / chunk.count
+    let clock = ContinuousClock()
+    var t = clock.now
+    var hasher = SHA256()
+    chunk.withUnsafeBytes { p in for _ in 0..<rounds { hasher.update(bufferPointer: p) } }
+    _ = hasher.finalize()
+    let sha = PollPolicy.seconds(t.duration(to: clock.now))
+    t = clock.now
+    var v = LineVerifier(type: "Observation", maxLineLength: 1 << 20)
+    try chunk.withUnsafeBytes { p in for _ in 0..<rounds { try v.feed(p) } }
+    let scan = PollPolicy.seconds(t.duration(to: clock.now))
+    let mb = Double(rounds * chunk.count) / 1e6
+    FileHandle.standardError.write(Data(String(format: "stages: sha256 %.0f MB/s, verify %.0f MB/s\n", mb / sha, mb / scan).utf8))
   }
 }

@@ -351,6 +351,23 @@ func scanLine(_ bytes: [UInt8]) -> Result<ScannedLine?, NDJSONError> {
     #expect(acceptedInvalid > 0)  // the generator does exercise string-body faults
   }
 
+  /// Random bytes (structural characters over-represented) never crash the scanner.
+  @Test func randomBytesNeverCrash() {
+    var rng = SplitMix64(seed: 13)
+    let alphabet = Array("{}[]\":,\\ \r\n\tu0123456789abcdef-+.eEtruefalsnl".utf8) + [0x00, 0x80, 0xFF]
+    var lines = 0
+    for _ in 0..<2000 {
+      var bytes: [UInt8] = [UInt8(ascii: "{")]
+      for _ in 0..<Int.random(in: 0..<80, using: &rng) {
+        bytes.append(alphabet[Int.random(in: 0..<alphabet.count, using: &rng)])
+      }
+      if let got = try? scanAll(bytes, chunk: 1 + Int.random(in: 0..<10, using: &rng)) {
+        lines += got.count
+      }
+    }
+    #expect(lines < 2000)
+  }
+
   /// The same stream fed in chunks of 1, 2, 7, 4096 bytes gives identical lines (offsets, hashes).
   @Test func chunkBoundaries() throws {
     var f = Fuzzer(rng: SplitMix64(seed: 5))

@@ -96,6 +96,23 @@ func sampleNDJSON(lines: Int, seed: UInt64) -> [UInt8] {
     #expect(throws: NDJSONError.self) { _ = try inflateAll(badCRC, chunk: 4096) }
   }
 
+  /// Corrupt gzip input errors or decodes, never crashes or hangs.
+  @Test func randomCorruptionNeverCrashes() throws {
+    var rng = SplitMix64(seed: 77)
+    let gz = try gzip(sampleNDJSON(lines: 40, seed: 9))
+    var errors = 0
+    for _ in 0..<300 {
+      var bad = gz
+      for _ in 0..<(1 + Int.random(in: 0..<4, using: &rng)) {
+        bad[Int.random(in: 0..<bad.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+      }
+      do { _ = try inflateAll(bad, chunk: 1 + Int.random(in: 0..<5000, using: &rng)) } catch {
+        errors += 1
+      }
+    }
+    #expect(errors > 250)
+  }
+
   @Test func zlibFormatIsAutodetected() throws {
     let plain = sampleNDJSON(lines: 20, seed: 4)
     var strm = z_stream()

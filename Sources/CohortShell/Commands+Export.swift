@@ -1,0 +1,199 @@
+import ArgumentParser
+import CohortKit
+import CohortStore
+import FHIRBulk
+import Foundation
+
+extension Session {
+  /// The client factory for this session (auth from the environment; SMART plugged in when built).
+  var clientFactory: ClientFactory {
+    var factory = ClientFactory(environment: environment)
+    factory.smartProvider = SmartSupport.provider(environment: environment, warn: { [weak self] in self?.warn($0) })
+    return factory
+  }
+
+  /// Renders protocol events: a redrawn line on a terminal, plain milestone lines otherwise.
+  func eventHandler() -> (@Sendable (BulkEvent) -> Void, @Sendable () -> Void) {
+    let writer = stderr
+    if writer.isTerminal {
+      let tty = TTYReporter(write: { writer.write($0) })
+      return ({ tty.handle($0) }, { tty.finish() })
+    }
+    let plain = PlainReporter(interval: .seconds(10), write: { writer.write($0.hasSuffix("\n") ? $0 : $0 + "\n") })
+    return ({ plain.handle($0) }, {})
+  }
+}
+
+struct ExportCommand: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "export",
+    abstract: "Export a cohort with Bulk Data $export (kick-off, poll, download, verify, commit a snapshot).",
+    discussion: """
+      Without --incremental or --since the export is full and re-baselines the cohort (resources it no longer
+      returns are removed). An unfinished job of the cohort is resumed instead of starting a second one.
+      """)
+
+  @Argument(help: "Cohort name.") var cohort: String
+  @Flag(help: "Only what changed since the last snapshot (_since = its transactionTime).") var incremental = false
+  @Flag(help: "A full export that re-baselines the cohort (the default).") var full = false
+  @Option(help: "Only changes after this FHIR instant (e.g. 2024-01-15T00:00:00Z).") var since: String?
+  @Option(help: "Only changes up to this FHIR instant (STU3 _until).") var until: String?
+  @Option(name: .customLong("type"), help: "Resource types, comma-separated or repeated (default: the cohort's).") var types: [String] = []
+  @Option(name: .customLong("type-filter"), help: "A _typeFilter query, e.g. 'Observation?code=4548-4' (repeatable).") var typeFilters: [String] = []
+  @Option(help: "Elements to include (_elements), comma-separated.") var elements: String?
+  @Option(name: .customLong("output-format"), help: "application/fhir+ndjson, application/ndjson or ndjson.") var outputFormat: String?
+  @Option(help: "Parallel downloads (1–10).") var parallel = 4
+  @Flag(help: "Resume the cohort's unfinished job (the default when there is one).") var resume = false
+  @Flag(help: "Cancel the cohort's unfinished job (DELETE on the server) and mark it cancelled.") var cancel = false
+  @Flag(name: .customLong("accept-partial"), help: "Advance watermarks even when the server reported errors.") var acceptPartial = false
+  @Flag(name: .customLong("dry-run"), help: "Print the kick-off request and send nothing.") var dryRun = false
+  @OptionGroup var output: FormatOption
+
+  func validate() throws {
+    guard (1...10).contains(parallel) else { throw ValidationError("--parallel must be between 1 and 10") }
+  }
+
+  func execute(in session: Session) async throws {
+    let store = try session.store(create: false)
+    let (handler, finish) = session.eventHandler()
+    let exporter = Exporter(
+      workspace: session.workspace, store: store, factory: session.clientFactory, events: handler,
+      note: { [session] in session.note($0) })
+    if cancel {
+      let job = try await exporter.cancel(cohortName: cohort)
+      session.note("export #\(job.seq) of \(cohort) cancelled")
+      return
+    }
+    var options = ExportOptions()
+    options.types = try ResourceTypes.parseList(types)
+    options.since = since
+    options.until = until
+    options.typeFilters = typeFilters
+    options.elements = elements.map { e in e.split(separator: ",").map { String($0) } } ?? []
+    options.outputFormat = outputFormat
+    options.incremental = incremental
+    options.full = full
+    options.resume = resume
+    options.parallel = parallel
+    options.acceptPartial = acceptPartial
+    if dryRun {
+      let request = try exporter.dryRun(cohortName: cohort, options: options)
+      session.print((request.body == nil ? "GET " : "POST ") + request.url)
+      if let body = request.body { session.print(body) }
+      return
+    }
+    let outcome: ExportOutcome
+    do {
+      outcome = try await exporter.export(cohortName: cohort, options: options)
+      finish()
+    } catch {
+      finish()
+      throw error
+    }
+    let job = outcome.export
+    let i = outcome.ingest
+    let rows: [[String]] = [
+      ["snapshot", "#\(job.seq)"], ["kind", job.kind], ["since", job.since ?? ""],
+      ["transactionTime", job.transactionTime ?? ""], ["files", String(outcome.files)],
+      ["resources", String(outcome.resources)], ["added", String(i.added)], ["changed", String(i.changed)],
+      ["removed", String(i.removed)], ["unchanged", String(i.unchanged)],
+      ["joined", String(i.joined.count)], ["left", String(i.left.count)],
+      ["outcome", job.outcome ?? ""],
+    ]
+    session.emit(Table(columns: ["field", "value"], rows: rows), format: output.format)
+  }
+}
+
+struct StatusCommand: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "status", abstract: "Show unfinished export jobs and their phase.")
+  @Argument(help: "Cohort name (default: all cohorts).") var cohort: String?
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    guard session.workspace.exists else {
+      session.emit(Table(columns: ["cohort", "export", "phase", "started", "status host", "error"], rows: []), format: output.format)
+      return
+    }
+    let store = try session.store(create: false)
+    if let cohort { _ = try store.cohort(named: cohort) }
+    let open = try store.exports(cohort: cohort).filter { $0.phase.isOpen }
+    session.emit(
+      Table(
+        columns: ["cohort", "export", "phase", "started", "status host", "error"],
+        rows: open.map { [$0.cohort, "#\($0.seq)", $0.phase.rawValue, $0.startedAt, host($0.statusURL), $0.error ?? ""] }),
+      format: output.format)
+  }
+}
+
+func host(_ url: String?) -> String {
+  guard let url, let components = URLComponents(string: url) else { return "" }
+  return (components.host ?? "") + (components.port.map { ":\($0)" } ?? "")
+}
+
+struct HistoryCommand: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "history", abstract: "Every export of a cohort, including failed and cancelled ones.")
+  @Argument(help: "Cohort name.") var cohort: String
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    let store = try session.store(create: false)
+    _ = try store.cohort(named: cohort)
+    let rows = try store.exports(cohort: cohort).map { e -> [String] in
+      let params = (try? JSONSerialization.jsonObject(with: Data(e.paramsJSON.utf8)) as? [String: Any]) ?? [:]
+      let filters = (params["typeFilters"] as? [String] ?? []).joined(separator: " ")
+      return [
+        "#\(e.seq)", e.startedAt, e.kind, e.types ?? "(all)", e.since ?? "", filters, host(e.statusURL),
+        e.transactionTime ?? "", String(e.files), String(e.resources), String(e.bytes), duration(e),
+        e.outcome ?? e.phase.rawValue, e.error ?? "",
+      ]
+    }
+    session.emit(
+      Table(
+        columns: ["export", "started", "kind", "types", "since", "type filters", "status host", "transactionTime", "files", "resources", "bytes", "duration", "outcome", "error"],
+        rows: rows), format: output.format)
+  }
+
+  func duration(_ e: ExportRecord) -> String {
+    guard let end = e.finishedAt, let a = parseInstant(e.startedAt), let b = parseInstant(end) else { return "" }
+    return String(format: "%.0fs", b.timeIntervalSince(a))
+  }
+}
+
+struct SnapshotsCommand: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "snapshots", abstract: "One row per committed export: id, kind, _since, transactionTime, counts.")
+  @Argument(help: "Cohort name.") var cohort: String
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    let store = try session.store(create: false)
+    _ = try store.cohort(named: cohort)
+    let rows = try store.snapshots(cohort: cohort).map { s -> [String] in
+      let total = try store.counts(cohort: cohort, at: s.id!).values.reduce(0, +)
+      return ["#\(s.seq)", s.kind, s.since ?? "", s.transactionTime ?? "", String(s.files), String(s.resources), String(total), s.outcome ?? ""]
+    }
+    session.emit(
+      Table(columns: ["snapshot", "kind", "since", "transactionTime", "files", "downloaded", "in cohort", "outcome"], rows: rows),
+      format: output.format)
+  }
+}
+
+struct WatermarksCommand: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "watermarks", abstract: "Per resource type: the transactionTime the next --incremental export sends as _since.")
+  @Argument(help: "Cohort name.") var cohort: String
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    let store = try session.store(create: false)
+    _ = try store.cohort(named: cohort)
+    let exports = Dictionary(uniqueKeysWithValues: try store.exports(cohort: cohort).map { ($0.id!, $0.seq) })
+    session.emit(
+      Table(
+        columns: ["type", "transactionTime", "snapshot"],
+        rows: try store.watermarks(cohort: cohort).map { [$0.resourceType, $0.transactionTime, "#\(exports[$0.exportID] ?? 0)"] }),
+      format: output.format)
+  }
+}

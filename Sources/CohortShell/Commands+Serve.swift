@@ -1,0 +1,128 @@
+import ArgumentParser
+import BulkServer
+import CohortKit
+import CohortStore
+import FHIRBulk
+import Foundation
+
+extension Flavor: ExpressibleByArgument {}
+
+enum ServeAuth: String, ExpressibleByArgument, CaseIterable { case none, bearer, smart }
+
+extension BulkDataServer: BackgroundServer {}
+
+struct ServeCommand: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve",
+    abstract: "Run the built-in FHIR Bulk Data server with synthetic patients (127.0.0.1 unless told otherwise).",
+    discussion: """
+      In the foreground it serves until Ctrl-C (or --exit-after). With --background it runs inside this shell
+      session (for scripts and notebooks), sets $server_url, and stops when the session ends.
+      """)
+
+  @Option(help: "Port (0 picks a free one).") var port = 8080
+  @Option(help: "Address to listen on.") var host = "127.0.0.1"
+  @Option(help: "Number of synthetic patients.") var patients = 40
+  @Option(help: "Seed of the synthetic population (same seed, same data).") var seed: UInt64 = 1
+  @Option(help: "URL style: standard or netsmart.") var flavor: Flavor = .standard
+  @Option(help: "Authorization: none, bearer or smart.") var auth: ServeAuth = .none
+  @Option(name: .customLong("bearer-token"), help: "The static token for --auth bearer.") var bearerToken: String?
+  @Option(name: .customLong("smart-client"), help: "A SMART client: ID=JWKS_FILE (repeatable).") var smartClients: [String] = []
+  @Option(name: .customLong("token-lifetime"), help: "Lifetime of issued tokens, seconds.") var tokenLifetime = 300
+  @Option(help: "Serve this dataset (NDJSON per type, or Synthea Bundles) instead of generating one.") var data: String?
+  @Option(help: "Keep the server's state (clock, changes) in this SQLite file.") var state: String?
+  @Option(help: "Fault switches, e.g. kickoff429=1,transientPolls=2,gzip,badLine=wrongType.") var fault: String?
+  @Option(help: "Status polls answered 202 before the manifest is ready.") var polls = 1
+  @Option(name: .customLong("resources-per-file"), help: "Split large types into files of this many resources.") var resourcesPerFile = 10_000
+  @Option(name: .customLong("start-time"), help: "The simulated clock's start (a FHIR instant).") var startTime = "2026-01-05T09:00:00Z"
+  @Flag(help: "Run inside this session (for scripts) instead of in the foreground.") var background = false
+  @Option(name: .customLong("exit-after"), help: "Stop by itself after this many seconds (foreground).") var exitAfter: Double?
+
+  func validate() throws {
+    if auth == .bearer && bearerToken == nil { throw ValidationError("--auth bearer needs --bearer-token TOKEN") }
+    if auth == .smart && smartClients.isEmpty { throw ValidationError("--auth smart needs at least one --smart-client ID=JWKS_FILE") }
+    guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
+    guard patients >= 1 else { throw ValidationError("--patients must be at least 1") }
+  }
+
+  func configuration() throws -> BulkServerConfiguration {
+    var c = BulkServerConfiguration()
+    c.host = host
+    c.port = background && port == 8080 ? 0 : port
+    c.patients = patients
+    c.seed = seed
+    c.flavor = flavor
+    switch auth {
+    case .none: c.auth = .none
+    case .bearer: c.auth = .bearer(token: bearerToken ?? "")
+    case .smart: c.auth = .smart(clients: try loadSmartClients(smartClients))
+    }
+    c.tokenLifetime = tokenLifetime
+    c.dataDirectory = data.map { Workspace.absolutePath($0) }
+    c.statePath = state.map { Workspace.absolutePath($0) }
+    if let fault { c.faults = try Faults.parse(fault) }
+    c.pollsBeforeComplete = polls
+    c.resourcesPerFile = resourcesPerFile
+    c.startTime = startTime
+    return c
+  }
+
+  func execute(in session: Session) async throws {
+    let server: BulkDataServer
+    do {
+      server = try await BulkDataServer.start(try configuration())
+    } catch {
+      throw KitError.failed("cannot start the built-in server: \(error)")
+    }
+    let what = "\(patients) synthetic patients, seed \(seed), \(flavor.rawValue) URLs, auth \(auth.rawValue)"
+    if background {
+      session.backgroundServers.append(server)
+      session.variables["server_url"] = server.baseURL
+      session.note("serving \(server.baseURL) in the background (\(what)); $server_url is set")
+      return
+    }
+    session.print("serving \(server.baseURL) (\(what)); Ctrl-C stops")
+    do {
+      if let exitAfter {
+        try await Task.sleep(nanoseconds: UInt64(exitAfter * 1e9))
+      } else {
+        try await server.waitUntilStopped()
+      }
+    } catch {}
+    await server.stop()
+    session.note("server stopped")
+  }
+}
+
+struct AdvanceCommand: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "advance",
+    abstract: "Move the built-in server's clock: new visits, updates, deletions, patients joining and leaving groups.")
+  @Option(help: "Days to move.") var days = 1
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    // A server in another process: POST [base]/$admin/advance?days=N (e.g. with curl).
+    guard let server = session.backgroundServers.last as? BulkDataServer else {
+      throw KitError.invalidArgument(
+        "no built-in server in this session: start one with `serve --background` (for another process: POST BASE/$admin/advance)")
+    }
+    let report = try await server.advance(days: days)
+    let types = Set(report.added.keys).union(report.updated.keys).union(report.deleted.keys).sorted()
+    var rows = types.map { t in [t, String(report.added[t]?.count ?? 0), String(report.updated[t]?.count ?? 0), String(report.deleted[t]?.count ?? 0)] }
+    for group in Set(report.joined.keys).union(report.left.keys).sorted() {
+      rows.append(["Group/\(group) members", String(report.joined[group]?.count ?? 0), "", String(report.left[group]?.count ?? 0)])
+    }
+    session.note("server clock is now \(report.clock)")
+    session.emit(Table(columns: ["type", "added", "updated", "deleted"], rows: rows), format: output.format)
+  }
+}
+
+/// SMART Backend Services hook (filled in when the SMART provider is built).
+enum SmartSupport {
+  static func provider(environment: [String: String], warn: @escaping @Sendable (String) -> Void)
+    -> (@Sendable (CohortStore.ServerRecord) throws -> any FHIRBulk.AccessTokenProvider)?
+  {
+    nil
+  }
+}
