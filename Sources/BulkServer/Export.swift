@@ -235,7 +235,7 @@ enum ExportWriter {
     let supportingWanted = !wantTypes.isDisjoint(with: Generator.supportingTypes) || dataset.imported
     var badLineWritten = faults.badLine == nil
     do {
-      try dataset.forEachPatient(db, at: Int.max, includeSupporting: supportingWanted) { index, merged in
+      try dataset.forEachPatient(db, at: transactionTime, includeSupporting: supportingWanted) { index, merged in
         if isCancelled() { throw CancellationError() }
         if index >= 0 {
           switch params.level {

@@ -511,17 +511,33 @@ struct BulkResponder: HTTPResponder {
 
   // MARK: Group
 
+  /// The Group with its members at the current clock. Members are streamed through a temporary
+  /// file, so a Group of 100,000 patients costs no more memory than one of 40.
   func groupRead(_ g: GroupKind) async throws -> Reply {
     let dataset = core.dataset
     let clock = await core.state.clock
-    let members = try await dataset.pool.read { db in
-      var ids: [String] = []
-      try dataset.forEachPatient(db, at: clock, includeSupporting: false) { _, merged in
-        if g.contains(merged), let pid = merged.patientID { ids.append(pid) }
+    let path = core.state.filesRoot + "/group-\(UUID().uuidString).part"
+    let count = try await dataset.pool.read { db -> Int in
+      guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
+        throw BulkServerError.io(path: path, reason: "cannot create a temporary file")
       }
-      return ids
+      defer { try? out.close() }
+      var n = 0
+      var buffer: [UInt8] = []
+      try dataset.forEachPatient(db, at: clock, includeSupporting: false) { _, merged in
+        guard g.contains(merged), let pid = merged.patientID else { return }
+        if n > 0 { buffer.append(UInt8(ascii: ",")) }
+        JSON.object([("entity", .object([("reference", .string("Patient/" + pid))]))]).write(to: &buffer)
+        n += 1
+        if buffer.count > 1 << 16 {
+          try out.write(contentsOf: buffer)
+          buffer.removeAll(keepingCapacity: true)
+        }
+      }
+      try out.write(contentsOf: buffer)
+      return n
     }
-    let group = JSON.object([
+    let head = JSON.object([
       ("resourceType", .string("Group")),
       ("id", .string(g.rawValue)),
       ("meta", .object([("versionId", .string("1")), ("lastUpdated", .string(Instant.format(clock)))])),
@@ -530,10 +546,25 @@ struct BulkResponder: HTTPResponder {
       ("type", .string("person")),
       ("actual", .bool(true)),
       ("name", .string(g.name)),
-      ("quantity", .int(members.count)),
-      ("member", .array(members.map { .object([("entity", .object([("reference", .string("Patient/" + $0))]))]) })),
-    ])
-    return Reply.json(200, group)
+      ("quantity", .int(count)),
+    ]).serialized()
+    // `{…,"quantity":N` + `,"member":[` + members + `]}`
+    let prefix = Array(head.dropLast()) + Array(#","member":["#.utf8)
+    let suffix = Array("]}".utf8)
+    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    let body = ResponseBody(contentLength: prefix.count + size + suffix.count) { writer in
+      defer { try? FileManager.default.removeItem(atPath: path) }
+      try await writer.write(ByteBuffer(bytes: prefix))
+      if let input = FileHandle(forReadingAtPath: path) {
+        defer { try? input.close() }
+        while let chunk = try input.read(upToCount: 1 << 18), !chunk.isEmpty {
+          try await writer.write(ByteBuffer(bytes: chunk))
+        }
+      }
+      try await writer.write(ByteBuffer(bytes: suffix))
+      try await writer.finish(nil)
+    }
+    return Reply(status: 200, headers: [("Content-Type", "application/fhir+json")], body: body)
   }
 
   func groupSearch(_ items: [(String, String)]) -> Reply {

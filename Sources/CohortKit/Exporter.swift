@@ -341,6 +341,18 @@ public final class Exporter: Sendable {
         note("warning: could not read Group/\(cohort.groupID) for its member list (\(error)); joiners and leavers are not computed this time")
       }
 
+      // Joiners of an incremental export come without their older data: pull their history without
+      // _since (the Group Membership Request Pattern, C59), into joiners/ of the same snapshot.
+      if let members, parameters.since != nil {
+        let previous = Set(try store.currentMembers(cohort: cohort.name))
+        let joiners = members.filter { !previous.contains($0) }.sorted()
+        if !previous.isEmpty && !joiners.isEmpty {
+          try await pullJoiners(
+            joiners, cohort: cohort, job: job, parameters: parameters, client: observed, folder: folder,
+            skip: skip, parallel: options.parallel)
+        }
+      }
+
       // downloading → committed: one transaction for index rows, deletes, members and watermarks.
       let files = try store.files(exportID: exportID)
       let partial = try hasErrors(files: files, cohort: cohort.name)
@@ -411,6 +423,47 @@ public final class Exporter: Sendable {
       job.error = String(describing: error)
       try? store.updateExport(job)
       throw ExportError.failed("export #\(job.seq) of \(cohort.name) failed: \(error)")
+    }
+  }
+
+  /// A POST kick-off with `patient=` for the joiners and no `_since`; files land in `joiners/`.
+  private func pullJoiners(
+    _ joiners: [String], cohort: CohortRecord, job: ExportRecord, parameters: ExportParameters, client: BulkClient,
+    folder: String, skip: Set<String>, parallel: Int
+  ) async throws {
+    note("\(joiners.count) patient(s) joined Group/\(cohort.groupID); pulling their history without _since")
+    var endpoint = client.endpoint
+    endpoint.kickoffMethod = .post
+    let post = BulkClient(endpoint: endpoint, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy, events: events)
+    var history = parameters
+    history.since = nil
+    history.patients = joiners.map { "Patient/" + $0 }
+    let statusURL: String
+    let manifest: Manifest
+    do {
+      statusURL = try await post.kickoff(level: .group(cohort.groupID), parameters: history)
+      manifest = try await post.waitForManifest(statusURL: statusURL)
+    } catch let error as BulkError {
+      if case .server(.kickoff, let status, _, _) = error, status < 500 {
+        note("warning: the server refused a patient= export (\(error)); the joiners' older data is not in this snapshot")
+        return
+      }
+      throw error
+    }
+    let exportID = job.id!
+    let store = self.store
+    let prefix = job.folderName + "/joiners/"
+    try FileManager.default.createDirectory(atPath: folder + "/joiners", withIntermediateDirectories: true)
+    try await post.downloadAll(manifest, into: folder + "/joiners", parallel: parallel, statusURL: statusURL, skip: skip) { file in
+      try store.addFile(
+        FileRecord(
+          exportID: exportID, kind: file.kind.rawValue, type: file.type, url: file.url,
+          path: prefix + file.relativePath, bytes: file.bytes, lines: file.lines, sha256: file.sha256))
+    }
+    do {
+      try await post.delete(statusURL: statusURL)
+    } catch {
+      note("warning: DELETE of the joiners' job failed (\(error))")
     }
   }
 

@@ -233,6 +233,14 @@ extension Store {
     }
   }
 
+  /// The cohort's current members (after the last commit).
+  public func currentMembers(cohort: String) throws -> [String] {
+    try read { db in
+      try String.fetchAll(
+        db, sql: "SELECT patient FROM members WHERE cohort = ? AND valid_to IS NULL ORDER BY patient", arguments: [cohort])
+    }
+  }
+
   /// Members (Patient ids) of the cohort at a snapshot.
   public func members(cohort: String, at exportID: Int64) throws -> [String] {
     try read { db in

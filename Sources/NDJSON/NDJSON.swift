@@ -246,6 +246,35 @@ struct ReferenceSpan {
   var escaped = false
 }
 
+/// The reference spans of the top-level `subject`, `patient` and `beneficiary` objects, indexed by
+/// LineParser's field codes.
+struct ReferenceSpans {
+  var subject = ReferenceSpan()
+  var patient = ReferenceSpan()
+  var beneficiary = ReferenceSpan()
+
+  @inline(__always)
+  mutating func set(_ code: UInt8, _ span: ReferenceSpan) {
+    switch code {
+    case LineParser.fSubject: subject = span
+    case LineParser.fPatient: patient = span
+    case LineParser.fBeneficiary: beneficiary = span
+    default: break
+    }
+  }
+
+  @inline(__always)
+  mutating func clear(_ code: UInt8) { set(code, ReferenceSpan()) }
+
+  /// The first present span in priority order.
+  var first: ReferenceSpan? {
+    if subject.start >= 0 { return subject }
+    if patient.start >= 0 { return patient }
+    if beneficiary.start >= 0 { return beneficiary }
+    return nil
+  }
+}
+
 /// Structural JSON validator + top-level field extractor for one line.
 enum LineParser {
   static let maxDepth = 512
@@ -260,9 +289,9 @@ enum LineParser {
   // Must stay 6: `NDJSONFields.patientReference` is 1 << 6 and values are kept when `wanted` has
   // bit `1 << field`. All codes >= fReference need the extra bookkeeping in `noteKey`.
   private static let fReference: UInt8 = 6  // "reference" inside one of the three objects below
-  private static let fSubject: UInt8 = 7  // top-level keys whose object may hold the reference,
-  private static let fPatient: UInt8 = 8  // in priority order (fSubject first)
-  private static let fBeneficiary: UInt8 = 9
+  static let fSubject: UInt8 = 7  // top-level keys whose object may hold the reference,
+  static let fPatient: UInt8 = 8  // in priority order (fSubject first)
+  static let fBeneficiary: UInt8 = 9
 
   static func parse(_ p: UnsafePointer<UInt8>, _ n: Int, line: Int, wanted: UInt8 = 0xFF) throws
     -> LineFields
@@ -442,7 +471,10 @@ enum LineParser {
     var i = start
     var depth = 0  // open containers; stack[d] = 1 for an object, 0 for an array, at depth d+1
     var field = fNone  // field named by the key whose value comes next
-    var metaOpen = false  // inside the top-level meta object (depth 2)
+    // Top-level field whose object is open at depth 2 (fMeta, fSubject, fPatient, fBeneficiary),
+    // else fNone.
+    var open = fNone
+    var refs = ReferenceSpans()  // `reference` of the subject/patient/beneficiary objects
 
     value: while true {
       guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
@@ -459,6 +491,7 @@ enum LineParser {
           case fId: out.id = try stringValue(p, s, e, escaped: escaped, line: line)
           case fVersionId: out.versionId = try stringValue(p, s, e, escaped: escaped, line: line)
           case fLastUpdated: out.lastUpdated = try stringValue(p, s, e, escaped: escaped, line: line)
+          case fReference: refs.set(open, ReferenceSpan(start: s, end: e, escaped: escaped))
           default: break
           }
         }
@@ -466,7 +499,7 @@ enum LineParser {
         i = e + 1
       } else if c == 0x7B {  // object
         guard depth < maxDepth else { throw bad(line, "nesting deeper than \(maxDepth)") }
-        if field == fMeta && depth == 1 { metaOpen = true }
+        if depth == 1 && (field == fMeta || field >= fSubject) { open = field }
         field = fNone
         stack[depth] = 1
         depth += 1
@@ -474,7 +507,8 @@ enum LineParser {
         while i < n && isJSONSpace(p[i]) { i += 1 }
         guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
         if p[i] == 0x22 {
-          field = try readKey(p, n, &i, depth: depth, metaOpen: metaOpen, line: line)
+          field = try readKey(p, n, &i, depth: depth, open: open, line: line)
+          if field >= fReference { refs.clear(field == fReference ? open : field) }
           continue value
         }
         guard p[i] == 0x7D else { throw bad(line, "expected a key or '}' at byte \(i)") }
@@ -518,18 +552,22 @@ enum LineParser {
           if stack[depth - 1] == 1 {
             guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
             guard p[i] == 0x22 else { throw bad(line, "expected a key at byte \(i)") }
-            field = try readKey(p, n, &i, depth: depth, metaOpen: metaOpen, line: line)
+            field = try readKey(p, n, &i, depth: depth, open: open, line: line)
+            if field >= fReference { refs.clear(field == fReference ? open : field) }
           }
           continue value
         }
         if d == 0x7D {
           guard stack[depth - 1] == 1 else { throw bad(line, "unexpected '}' at byte \(i - 1)") }
           depth -= 1
-          if depth == 1 { metaOpen = false }
+          if depth == 1 { open = fNone }
           if depth == 0 {
             while i < n {
               guard isJSONSpace(p[i]) else { throw bad(line, "trailing data after the object") }
               i += 1
+            }
+            if wanted & (1 << fReference) != 0, let r = refs.first {
+              out.patientReference = try stringValue(p, r.start, r.end, escaped: r.escaped, line: line)
             }
             return out
           }

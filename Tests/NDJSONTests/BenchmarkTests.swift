@@ -20,7 +20,9 @@ import Testing
       let truth = try #require(Truth.of(bytes))
       #expect(truth.resourceType == l.resourceType && truth.id == l.id)
       #expect(truth.versionId == l.versionId && truth.lastUpdated == l.lastUpdated)
+      #expect(truth.patientReference == l.patientReference)
     }
+    #expect(lines.allSatisfy { $0.patientReference?.hasPrefix("Patient/") == true })
     let count = try NDJSONBenchmark.benchmarkCount(path: path)
     #expect(count.lines == n && count.bytes == Int64(data.count))
     #expect(try NDJSONFile.countByType(path: path).values.reduce(0, +) == n)

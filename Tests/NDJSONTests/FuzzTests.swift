@@ -22,7 +22,7 @@ struct Fuzzer {
   static let pieces: [String] = [
     "a", "Z", "0", " ", "\"", "\\", "/", "{", "}", "[", "]", ":", ",", "\n", "\t", "\r", "\u{01}",
     "\u{1F}", "é", "ß", "日本", "😀", "\u{7F}", "\\u", "id", "resourceType", "meta", "\u{2028}",
-    "e\u{301}", "𝄞",
+    "e\u{301}", "𝄞", "subject", "patient", "reference",
   ]
 
   mutating func string(max: Int = 12) -> String {
@@ -69,9 +69,45 @@ struct Fuzzer {
     if decoys && chance(0.2) {
       add("meta", .obj([("versionId", .str(string())), ("lastUpdated", .str(string()))]))
     }
+    // Nested subject/patient/beneficiary references: never the line's patientReference.
+    if decoys && chance(0.25) { add(Fuzzer.referenceKeys[int(3)], referenceHolder(depth: depth)) }
+    if decoys && chance(0.1) { add("reference", reference()) }
     for _ in 0..<int(5) { add(string(max: 6), value(depth: depth)) }
     shuffle(&members)
     return .obj(members)
+  }
+
+  static let referenceKeys = ["subject", "patient", "beneficiary"]
+
+  /// A Reference.reference value: realistic forms and random strings.
+  mutating func reference() -> J {
+    switch int(6) {
+    case 0: return .str("Patient/\(int(100_000))")
+    case 1: return .str("urn:uuid:\(int(1 << 30))-\(int(1 << 30))")
+    case 2: return .str("https://x/fhir/Patient/\(int(1000))/_history/\(int(9))")
+    case 3: return .str("Group/\(int(50))")
+    default: return .str(string())
+    }
+  }
+
+  /// The value of a subject/patient/beneficiary key: usually a Reference object with a string
+  /// `reference`, sometimes one without it, with a non-string one, with a `reference` only nested
+  /// deeper, an array of references, or not an object at all.
+  mutating func referenceHolder(depth: Int) -> J {
+    var m: [(String, J)] = []
+    switch int(10) {
+    case 0: m.append(("display", .str(string())))  // no reference
+    case 1: m.append(("reference", chance(0.5) ? .null : value(depth: 0)))  // not a string
+    case 2: m.append(("identifier", .obj([("reference", reference()), ("value", .str(string()))])))
+    case 3: return .arr([.obj([("reference", reference())])])
+    case 4: return chance(0.5) ? reference() : value(depth: 0)
+    default: m.append(("reference", reference()))
+    }
+    if chance(0.4) { m.append(("display", .str(string()))) }
+    if chance(0.3) { m.append(("type", .str("Patient"))) }
+    if depth > 0 && chance(0.2) { m.append(("extension", .arr([object(depth: depth - 1, decoys: true)]))) }
+    shuffle(&m)
+    return .obj(m)
   }
 
   mutating func shuffle(_ m: inout [(String, J)]) {
@@ -108,6 +144,8 @@ struct Fuzzer {
       for _ in 0..<(20 + int(200)) { a.append(object(depth: 1, decoys: true)) }
       add("component", .arr(a))
     }
+    for key in Fuzzer.referenceKeys where chance(0.45) { add(key, referenceHolder(depth: 2)) }
+    if chance(0.1) { add("reference", reference()) }  // top-level but not inside a holder
     for _ in 0..<int(8) { add(string(max: 8), value(depth: 3)) }
     shuffle(&members)
     return .obj(members)
@@ -173,6 +211,7 @@ struct Fuzzer {
 struct Truth: Equatable {
   var isObject: Bool
   var resourceType, id, versionId, lastUpdated: String?
+  var patientReference: String? = nil
 
   static func of(_ bytes: [UInt8]) -> Truth? {
     guard let any = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
@@ -181,7 +220,34 @@ struct Truth: Equatable {
     let meta = d["meta"] as? [String: Any]
     return Truth(
       isObject: true, resourceType: d["resourceType"] as? String, id: d["id"] as? String,
-      versionId: meta?["versionId"] as? String, lastUpdated: meta?["lastUpdated"] as? String)
+      versionId: meta?["versionId"] as? String, lastUpdated: meta?["lastUpdated"] as? String,
+      patientReference: patientReference(of: d))
+  }
+
+  /// `reference` of the first of subject, patient, beneficiary that is an object with a string one.
+  static func patientReference(of d: [String: Any]) -> String? {
+    for key in ["subject", "patient", "beneficiary"] {
+      if let r = (d[key] as? [String: Any])?["reference"] as? String { return r }
+    }
+    return nil
+  }
+
+  init(
+    isObject: Bool, resourceType: String? = nil, id: String? = nil, versionId: String? = nil,
+    lastUpdated: String? = nil, patientReference: String? = nil
+  ) {
+    self.isObject = isObject
+    self.resourceType = resourceType
+    self.id = id
+    self.versionId = versionId
+    self.lastUpdated = lastUpdated
+    self.patientReference = patientReference
+  }
+
+  init(_ line: ScannedLine) {
+    self.init(
+      isObject: true, resourceType: line.resourceType, id: line.id, versionId: line.versionId,
+      lastUpdated: line.lastUpdated, patientReference: line.patientReference)
   }
 }
 
@@ -254,11 +320,14 @@ func scanLine(_ bytes: [UInt8]) -> Result<ScannedLine?, NDJSONError> {
 }
 
 @Suite struct FuzzTests {
-  /// Random resources: the scanner's fields equal JSONSerialization's, for every line.
+  /// Random resources: the scanner's fields equal JSONSerialization's, for every line. Keys come
+  /// in random order; subject/patient/beneficiary decoys sit in nested objects and `contained`.
   @Test(arguments: [1 as UInt64, 2, 3, 4])
   func scannerMatchesJSONSerialization(seed: UInt64) throws {
     var f = Fuzzer(rng: SplitMix64(seed: seed))
     var checked = 0
+    var withReference = 0
+    var fromPatientOrBeneficiary = 0
     for i in 0..<1000 {
       let text = f.serialize(f.resource())
       let bytes = Array(text.utf8)
@@ -268,11 +337,15 @@ func scanLine(_ bytes: [UInt8]) -> Result<ScannedLine?, NDJSONError> {
       }
       switch scanLine(bytes) {
       case .success(let line?):
-        let got = Truth(
-          isObject: true, resourceType: line.resourceType, id: line.id, versionId: line.versionId,
-          lastUpdated: line.lastUpdated)
+        let got = Truth(line)
         #expect(got == truth, "seed \(seed) case \(i): \(text)")
         if got == truth { checked += 1 }
+        if truth.patientReference != nil { withReference += 1 }
+        if let d = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+          truth.patientReference != nil, (d["subject"] as? [String: Any])?["reference"] as? String == nil
+        {
+          fromPatientOrBeneficiary += 1
+        }
       case .success(nil):
         Issue.record("no line for seed \(seed) case \(i)")
       case .failure(let e):
@@ -280,6 +353,9 @@ func scanLine(_ bytes: [UInt8]) -> Result<ScannedLine?, NDJSONError> {
       }
     }
     #expect(checked == 1000)
+    // The generator does exercise the field and its fallback order.
+    #expect(withReference > 300 && withReference < 900)
+    #expect(fromPatientOrBeneficiary > 50)
   }
 
   /// Every truncation of a valid line is an error (never a crash, never a line).
@@ -328,6 +404,7 @@ func scanLine(_ bytes: [UInt8]) -> Result<ScannedLine?, NDJSONError> {
         agreedValid += 1
         #expect(line.resourceType == t.resourceType && line.id == t.id, "case \(i)")
         #expect(line.versionId == t.versionId && line.lastUpdated == t.lastUpdated, "case \(i)")
+        #expect(line.patientReference == t.patientReference, "case \(i)")
       case (let t?, .failure(let e)) where t.isObject:
         // JSONSerialization accepts a trailing comma ("[1,]", "{"a":1,}"); the scanner does not.
         if !isTrailingCommaError(e, bytes) {
@@ -388,9 +465,13 @@ func scanLine(_ bytes: [UInt8]) -> Result<ScannedLine?, NDJSONError> {
       #expect(slice == expected)
       #expect(l.contentHash == expected.withUnsafeBytes { contentHashHex($0) })
     }
+    // patientReference too: as JSONSerialization reads it, and present on a good share of lines.
+    #expect(whole.map(\.patientReference) == expectedLines.map { Truth.of($0)?.patientReference })
+    #expect(whole.filter { $0.patientReference != nil }.count > 60)
     for chunk in [1, 2, 7, 4096] {
       let got = try scanAll(stream, chunk: chunk)
       #expect(got == whole, "chunk size \(chunk)")
+      #expect(got.map(\.patientReference) == whole.map(\.patientReference), "chunk size \(chunk)")
     }
   }
 }

@@ -37,6 +37,7 @@ import Testing
 
     var ndjson: [UInt8] = []
     var expected: [(type: String?, id: String?, versionId: String?, lastUpdated: String?)] = []
+    var expectedReferences: [String?] = []
     var counts: [String: Int] = [:]
     var n = 0
     // A third of the patients plus the practitioner/hospital Bundles keeps the test to a few seconds.
@@ -57,6 +58,7 @@ import Testing
         let meta = resource["meta"] as? [String: Any]
         expected.append((resource["resourceType"] as? String, resource["id"] as? String,
                          meta?["versionId"] as? String, meta?["lastUpdated"] as? String))
+        expectedReferences.append(Truth.patientReference(of: resource))
         counts[resource["resourceType"] as? String ?? "", default: 0] += 1
       }
     }
@@ -73,6 +75,9 @@ import Testing
       if mismatches < 5 { Issue.record("line \(l.lineNumber): \(l) vs \(e)") }
     }
     #expect(mismatches == 0)
+    // Patient compartment references as JSONSerialization reads them (Synthea uses urn:uuid:).
+    #expect(lines.map(\.patientReference) == expectedReferences)
+    #expect(expectedReferences.filter { $0 != nil }.count > expectedReferences.count / 2)
 
     let path = dir.path("all.ndjson.gz")
     try Data(try gzip(ndjson)).write(to: URL(fileURLWithPath: path))
