@@ -48,7 +48,7 @@ func keyMaterialLines(_ pem: String) -> [String] {
       #expect(jwk["use"] as? String == "sig")
       for forbidden in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] { #expect(jwk[forbidden] == nil, "\(kty) JWK has \(forbidden)") }
       if kty == "RSA" {
-        let n = try #require(Base64URL.decode(try #require(jwk["n"] as? String)))
+        let n = try #require(Base64URL.decode(jwk["n"] as? String ?? ""))
         #expect(n.count == 256 && n.first != 0)  // 2048 bits, no leading zero
         #expect(jwk["e"] as? String == "AQAB")
       } else {
@@ -200,15 +200,15 @@ func keyMaterialLines(_ pem: String) -> [String] {
     jwk["kid"] = "ec-1"
     jwk["d"] = Base64URL.encode(k.rawRepresentation)
     let single = try JSONSerialization.data(withJSONObject: jwk)
-    FileManager.default.createFile(atPath: dir.path + "/k.json", contents: single)
+    _ = FileManager.default.createFile(atPath: dir.path + "/k.json", contents: single)
     let loaded = try SMARTKey.load(path: dir.path + "/k.json", algorithm: .es384, kid: nil)
     #expect(loaded.kid == "ec-1")
     #expect(try jwksKey(loaded)["x"] as? String == jwk["x"])
     let set = try JSONSerialization.data(withJSONObject: ["keys": [jwk]])
-    FileManager.default.createFile(atPath: dir.path + "/ks.json", contents: set)
+    _ = FileManager.default.createFile(atPath: dir.path + "/ks.json", contents: set)
     #expect(try SMARTKey.load(path: dir.path + "/ks.json", algorithm: nil, kid: nil).kid == "ec-1")
     // The public JWKS is not a private key.
-    FileManager.default.createFile(atPath: dir.path + "/pub.json", contents: Data(SMARTTestKeys.ec.key.publicJWKS().utf8))
+    _ = FileManager.default.createFile(atPath: dir.path + "/pub.json", contents: Data(SMARTTestKeys.ec.key.publicJWKS().utf8))
     do {
       _ = try SMARTKey.load(path: dir.path + "/pub.json", algorithm: nil, kid: nil)
       Issue.record("expected an error")

@@ -63,7 +63,8 @@ func formFields(_ body: Data) -> [String: String] {
     #expect(s.requests("GET").map(\.path) == ["/x/fhir/.well-known/smart-configuration"])
     #expect(s.requests("POST").map(\.path) == ["/oauth/issue"])
     // The assertion's aud is the discovered token URL.
-    let assertion = try #require(formFields(try #require(s.requests("POST").first).body)["client_assertion"])
+    let post = try #require(s.requests("POST").first)
+    let assertion = try #require(formFields(post.body)["client_assertion"])
     #expect(try jwtPart(assertion, 1)["aud"] as? String == s.base + "/oauth/issue")
   }
 
