@@ -30,6 +30,10 @@ public struct WorkspaceLocation: Sendable, Equatable {
   public enum Source: String, Sendable { case option, environment, discovered, defaulted }
   public var path: String
   public var source: Source
+  public init(path: String, source: Source) {
+    self.path = path
+    self.source = source
+  }
 }
 
 /// The workspace: a folder holding `cohort.sqlite` and one folder per cohort.
