@@ -57,7 +57,10 @@ let package = Package(
     // CohortKit: workflows (export, snapshots, diff, summary, history, notebooks).
     .target(
       name: "CohortKit",
-      dependencies: ["CohortStore", "FHIRBulk", "NDJSON"]),
+      dependencies: [
+        "CohortStore", "FHIRBulk", "NDJSON",
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]),
 
     // BulkServer: an embedded FHIR Bulk Data server with synthetic patients.
     // Never imports FHIRBulk (and FHIRBulk never imports it).

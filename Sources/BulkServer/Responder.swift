@@ -102,6 +102,20 @@ struct BulkResponder: HTTPResponder {
     }
     core.log.append(RecordedRequest(method: request.method.rawValue, path: request.uri.string, headers: headers))
     var request = request
+    // Echo X-Request-ID; the Netsmart flavor also answers X-Correlation-Id (C72).
+    var echo: [(String, String)] = []
+    if let id = request.headers[HTTPField.Name("X-Request-ID")!] {
+      echo.append(("X-Request-ID", id))
+      if core.config.flavor == .netsmart { echo.append(("X-Correlation-Id", id)) }
+    }
+    var response = await reply(&request)
+    for (k, v) in echo {
+      if let name = HTTPField.Name(k) { response.headers[name] = v }
+    }
+    return response
+  }
+
+  func reply(_ request: inout Request) async -> Response {
     do {
       return try await route(&request).response
     } catch let e as RequestError {

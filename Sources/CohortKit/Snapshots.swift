@@ -6,15 +6,25 @@ import NDJSON
 public struct Snapshots: Sendable {
   public let store: Store
   public let workspace: Workspace
-  public init(store: Store, workspace: Workspace) {
+  /// Replays of a recorded run: per cohort, the newest snapshot that existed at that point.
+  public var pinned: [String: Int]?
+  public init(store: Store, workspace: Workspace, pinned: [String: Int]? = nil) {
     self.store = store
     self.workspace = workspace
+    self.pinned = pinned
+  }
+
+  /// Committed snapshots, newest last (limited by `pinned`).
+  public func snapshots(cohort: String) throws -> [ExportRecord] {
+    let all = try store.snapshots(cohort: cohort)
+    guard let limit = pinned?[cohort] else { return all }
+    return all.filter { $0.seq <= limit }
   }
 
   /// A snapshot by its number (`3`, `#3`), `latest`, `previous`, or a negative offset (`-1` = previous).
   public func resolve(cohort: String, _ reference: String?) throws -> ExportRecord {
     _ = try store.cohort(named: cohort)
-    let snaps = try store.snapshots(cohort: cohort)
+    let snaps = try snapshots(cohort: cohort)
     guard !snaps.isEmpty else {
       throw KitError.failed("cohort '\(cohort)' has no snapshots yet; run `export \(cohort)` first")
     }
@@ -42,7 +52,7 @@ public struct Snapshots: Sendable {
   public func summary(cohort: String, at reference: String?) throws -> (snapshot: ExportRecord, rows: [SummaryRow]) {
     let snap = try resolve(cohort: cohort, reference)
     let counts = try store.counts(cohort: cohort, at: snap.id!)
-    let snaps = try store.snapshots(cohort: cohort)
+    let snaps = try snapshots(cohort: cohort)
     var previous: [String: Int]?
     if let index = snaps.firstIndex(where: { $0.id == snap.id }), index > 0 {
       previous = try store.counts(cohort: cohort, at: snaps[index - 1].id!)

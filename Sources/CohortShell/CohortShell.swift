@@ -88,10 +88,6 @@ public enum CohortMain {
         session.echo = echo ?? false
         return await shell.runFile(first)
       }
-      if first == "run", rest.count >= 2, !rest[1].hasPrefix("-") {
-        session.echo = echo ?? rest.contains("--echo")
-        return await shell.runFile(rest[1])
-      }
       session.echo = echo ?? false
       let status = await shell.run(words: rest)
       return status

@@ -26,7 +26,7 @@ struct SummaryCommand: ShellCommand {
       return
     }
     let store = try session.store(create: false)
-    let snapshots = Snapshots(store: store, workspace: session.workspace)
+    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
     if by == "patient" {
       let snap = try snapshots.resolve(cohort: target, at)
       let perType = try store.perPatientCounts(cohort: target, at: snap.id!)
@@ -87,7 +87,7 @@ struct DiffCommand: ShellCommand {
 
   func execute(in session: Session) async throws {
     let store = try session.store(create: false)
-    let snapshots = Snapshots(store: store, workspace: session.workspace)
+    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
     let b = try snapshots.resolve(cohort: cohort, to ?? "latest")
     let a = try snapshots.resolve(cohort: cohort, from ?? (to == nil ? "previous" : String(b.seq - 1)))
     guard a.id! < b.id! else {
@@ -128,7 +128,7 @@ struct ShowCommand: ShellCommand {
 
   func execute(in session: Session) async throws {
     let store = try session.store(create: false)
-    let snapshots = Snapshots(store: store, workspace: session.workspace)
+    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
     let found = try snapshots.show(cohort: cohort, reference: reference, at: at, allVersions: versions)
     if versions {
       let seqs = Dictionary(uniqueKeysWithValues: try store.exports(cohort: cohort).map { ($0.id!, $0.seq) })

@@ -112,7 +112,10 @@ public final class Shell: @unchecked Sendable {
       return ExitStatus.usage
     }
     if let include = command as? RunCommand {
-      return await runFile(include.file, relativeTo: location, echo: include.echo ? true : nil)
+      return await runFile(include.file, relativeTo: location, echo: include.echo ? true : nil, record: include.record)
+    }
+    if let replay = command as? ReplayCommand {
+      return await self.replay(replay.notebook, frozen: replay.frozen, at: location)
     }
     return await execute(command, at: location)
   }
@@ -221,7 +224,20 @@ public final class Shell: @unchecked Sendable {
         if session.echo {
           session.print("> " + (commands.count == 1 ? source.trimmingCharacters(in: .whitespaces) : words.map(Grammar.quote).joined(separator: " ")))
         }
-        let status = await run(words: words, at: location)
+        let status: Int32
+        if let frozen = frozenRecord {
+          status = await runFrozen(words: words, at: location, record: frozen)
+        } else if let recorder = session.recorder {
+          session.captured = ""
+          status = await run(words: words, at: location)
+          let output = session.captured ?? ""
+          session.captured = nil
+          recorder.commandFinished(
+            line: pendingStart, text: commands.count == 1 ? source.trimmingCharacters(in: .whitespaces) : words.joined(separator: " "),
+            words: words, status: status, output: output, session: session)
+        } else {
+          status = await run(words: words, at: location)
+        }
         if status == ExitStatus.interrupted { return status }
         if status != ExitStatus.ok {
           failures += 1
@@ -244,9 +260,13 @@ public final class Shell: @unchecked Sendable {
 
   /// The directory that relative `run FILE` paths are resolved against (the including script's).
   var scriptBase: String?
+  /// Set while `replay --frozen` runs.
+  var frozenRecord: FrozenReplay?
 
   /// Runs a script file; `run FILE` inside a script resolves FILE relative to that script.
-  public func runFile(_ path: String, relativeTo location: SourceLocation? = nil, echo: Bool? = nil) async -> Int32 {
+  public func runFile(
+    _ path: String, relativeTo location: SourceLocation? = nil, echo: Bool? = nil, record: Bool = false
+  ) async -> Int32 {
     let base = scriptBase ?? FileManager.default.currentDirectoryPath
     let full = path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardizedFileURL.path
     guard session.includeDepth < Shell.maxIncludeDepth else {
@@ -265,7 +285,17 @@ public final class Shell: @unchecked Sendable {
       session.echo = savedEcho
     }
     let display = location == nil ? path : relativeDisplay(full)
+    let outer = session.recorder
+    if record { session.recorder = Recorder(path: RunRecord.path(forNotebook: full), notebook: display, session: session) }
     let status = await runScript(text, file: display, baseDirectory: URL(fileURLWithPath: full).deletingLastPathComponent().path)
+    if record, let recorder = session.recorder {
+      do {
+        try recorder.finish(status: status, session: session)
+      } catch {
+        session.error("cannot write the run record: \(error)", at: location)
+      }
+      session.recorder = outer
+    }
     // A nested script that stopped makes the including command fail (and bail upward).
     return status
   }
@@ -349,6 +379,7 @@ struct RunCommand: ShellCommand {
     commandName: "run", abstract: "Run a script of commands (paths relative to the including script).")
   @Argument(help: "Script file (*.cohort).") var file: String
   @Flag(help: "Print each command before its output.") var echo = false
+  @Flag(help: "Write a run record (FILE.run.json) beside the script.") var record = false
   func execute(in session: Session) async throws {}
 }
 
@@ -364,6 +395,20 @@ struct QuitCommand: ShellCommand {
 
 public enum CohortVersion {
   public static let string = "0.1.0"
+  /// The git commit of the source tree, when it was built from a checkout (for run records).
+  public static var commit: String? {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    guard let head = try? String(contentsOfFile: root.path + "/.git/HEAD", encoding: .utf8) else { return nil }
+    let text = head.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard text.hasPrefix("ref: ") else { return text }
+    let ref = String(text.dropFirst(5))
+    if let sha = try? String(contentsOfFile: root.path + "/.git/" + ref, encoding: .utf8) {
+      return sha.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    let packed = (try? String(contentsOfFile: root.path + "/.git/packed-refs", encoding: .utf8)) ?? ""
+    return packed.split(separator: "\n").first { $0.hasSuffix(" " + ref) }.map { String($0.prefix(40)) }
+  }
 }
 
 /// Moves a parsed command (a value type that is not declared Sendable) into its task.
@@ -382,4 +427,92 @@ struct SleepCommand: ShellCommand {
   func execute(in session: Session) async throws {
     try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
   }
+}
+
+// MARK: Replay
+
+extension Shell {
+  /// `replay NOTEBOOK [--frozen]`.
+  func replay(_ notebook: String, frozen: Bool, at location: SourceLocation?) async -> Int32 {
+    let base = scriptBase ?? FileManager.default.currentDirectoryPath
+    let full = notebook.hasPrefix("/") ? notebook : URL(fileURLWithPath: base).appendingPathComponent(notebook).standardizedFileURL.path
+    let record: RunRecord
+    do {
+      record = try RunRecord.load(path: RunRecord.path(forNotebook: full))
+    } catch {
+      return Shell.report(error, session: session, at: location)
+    }
+    if frozen {
+      if session.workspace.path != record.workspace && session.workspace.location.source != .option {
+        session.workspace = Workspace(location: WorkspaceLocation(path: record.workspace, source: .option))
+      }
+      frozenRecord = FrozenReplay(record: record)
+      defer { frozenRecord = nil }
+      return await runFile(full, relativeTo: location)
+    }
+    // Live replay: run it again, capture each command's output, compare with the record.
+    let saved = session.recorder
+    let recorder = Recorder(path: NSTemporaryDirectory() + "cohort-replay-\(UUID().uuidString).run.json", notebook: notebook, session: session)
+    session.recorder = recorder
+    let status = await runFile(full, relativeTo: location)
+    session.recorder = saved
+    var differences = 0
+    for (index, command) in recorder.record.commands.enumerated() {
+      guard index < record.commands.count else {
+        session.note("line \(command.line): `\(command.text)` was not in the recorded run")
+        differences += 1
+        continue
+      }
+      let old = record.commands[index]
+      if old.outputSHA256 != command.outputSHA256 || old.status != command.status {
+        differences += 1
+        session.note("line \(command.line): `\(command.text)` printed something else than in the record (status \(command.status), recorded \(old.status))")
+      }
+    }
+    if record.commands.count > recorder.record.commands.count {
+      differences += record.commands.count - recorder.record.commands.count
+      session.note("\(record.commands.count - recorder.record.commands.count) recorded command(s) did not run this time")
+    }
+    session.note(differences == 0 ? "replay matches the record: every command printed the same" : "replay differs from the record in \(differences) command(s)")
+    return status == ExitStatus.ok && differences > 0 ? ExitStatus.failed : status
+  }
+
+  /// One command of a frozen replay: state-changing commands print what they printed in the recorded run;
+  /// analysis commands run against the snapshots that existed at that point.
+  func runFrozen(words: [String], at location: SourceLocation?, record: FrozenReplay) async -> Int32 {
+    let index = record.next
+    record.next += 1
+    guard index < record.record.commands.count else {
+      session.error("this command is not in the run record (the notebook changed since it was recorded)", at: location)
+      return ExitStatus.failed
+    }
+    let recorded = record.record.commands[index]
+    if RunRecord.redact(words) != recorded.words {
+      session.error("the notebook changed since it was recorded: expected `\(recorded.text)` here", at: location)
+      return ExitStatus.failed
+    }
+    let first = words.first ?? ""
+    if stateCommands.contains(first) {
+      session.out(recorded.output ?? "")
+      if first == "serve" { session.variables.merge(record.variables) { current, _ in current } }
+      session.pinnedLatest = recorded.latest
+      return recorded.status
+    }
+    session.pinnedLatest = index > 0 ? record.record.commands[index - 1].latest : [:]
+    let status = await run(words: words, at: location)
+    session.pinnedLatest = recorded.latest
+    return status
+  }
+}
+
+/// The state of a frozen replay in progress.
+final class FrozenReplay: @unchecked Sendable {
+  let record: RunRecord
+  var next = 0
+  var variables: [String: String] {
+    var out = record.variables
+    if out["server_url"] == nil, let url = record.servers.first?.baseURL { out["server_url"] = url }
+    return out
+  }
+  init(record: RunRecord) { self.record = record }
 }

@@ -72,12 +72,24 @@ public final class Session: @unchecked Sendable {
   /// The effective output format for results.
   public var effectiveFormat: OutputFormat { format ?? (stdout.isTerminal ? .table : .plain) }
 
+  /// While recording, what commands print on stdout is also kept here.
+  var captured: String?
+  /// Run recording (`run FILE --record`, `record on`).
+  var recorder: Recorder?
+  /// `replay --frozen`: what "latest" meant for each cohort at this point of the recorded run.
+  var pinnedLatest: [String: Int]?
+
+  func out(_ text: String) {
+    stdout.write(text)
+    if captured != nil { captured! += text }
+  }
+
   public func print(_ text: String) {
-    stdout.write(text.hasSuffix("\n") || text.isEmpty ? text : text + "\n")
+    out(text.hasSuffix("\n") || text.isEmpty ? text : text + "\n")
   }
 
   public func emit(_ table: Table, format override: OutputFormat? = nil) {
-    stdout.write(table.render(override ?? effectiveFormat))
+    out(table.render(override ?? effectiveFormat))
   }
 
   /// A diagnostic on stderr.

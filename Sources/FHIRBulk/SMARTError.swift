@@ -1,5 +1,6 @@
 // Errors of SMART Backend Services authorization (C1–C11). One line each; never the access
 // token, the client assertion or key material.
+import Foundation
 
 public enum SMARTError: Error, CustomStringConvertible, Sendable, Equatable {
   /// The private key file cannot be used.
@@ -18,6 +19,8 @@ public enum SMARTError: Error, CustomStringConvertible, Sendable, Equatable {
   case scopeNotGranted(types: [String], granted: String)
   /// The assertion could not be signed.
   case signing(String)
+  /// A manifest with `requiresAccessToken: true` points at files on other hosts (C12).
+  case foreignOrigin(origins: [String], server: String)
 
   public var description: String {
     switch self {
@@ -39,6 +42,9 @@ public enum SMARTError: Error, CustomStringConvertible, Sendable, Equatable {
       return "scope not granted: the token covers \(g), which does not allow reading \(types.joined(separator: ", ")); ask the server's operators to allow these types, or export fewer types"
     case .signing(let reason):
       return "cannot sign the client assertion: \(reason)"
+    case .foreignOrigin(let origins, let server):
+      let hosts = origins.map { URLComponents(string: $0)?.host ?? $0 }
+      return "refusing to send the access token to \(origins.joined(separator: ", ")): the manifest puts files there with requiresAccessToken, but the server is \(server); if that host belongs to the server, allow it with --allow-origin \(hosts.first ?? "HOST")"
     }
   }
 

@@ -238,39 +238,29 @@ struct LineFields {
   var patientReference: String?
 }
 
-/// Where the `reference` string of a top-level `subject`/`patient`/`beneficiary` object lies in
-/// the line (start of the body, closing quote, may-be-escaped). `start < 0`: none.
-struct ReferenceSpan {
-  var start = -1
-  var end = 0
-  var escaped = false
-}
 
-/// The reference spans of the top-level `subject`, `patient` and `beneficiary` objects, indexed by
-/// LineParser's field codes.
-struct ReferenceSpans {
-  var subject = ReferenceSpan()
-  var patient = ReferenceSpan()
-  var beneficiary = ReferenceSpan()
+/// Where the `reference` string bodies of the top-level `subject`, `patient` and `beneficiary`
+/// objects start in the line (-1: none), indexed by LineParser's field codes.
+struct ReferenceStarts {
+  var subject = -1
+  var patient = -1
+  var beneficiary = -1
 
   @inline(__always)
-  mutating func set(_ code: UInt8, _ span: ReferenceSpan) {
+  mutating func set(_ code: UInt8, _ start: Int) {
     switch code {
-    case LineParser.fSubject: subject = span
-    case LineParser.fPatient: patient = span
-    case LineParser.fBeneficiary: beneficiary = span
+    case LineParser.fSubject: subject = start
+    case LineParser.fPatient: patient = start
+    case LineParser.fBeneficiary: beneficiary = start
     default: break
     }
   }
 
-  @inline(__always)
-  mutating func clear(_ code: UInt8) { set(code, ReferenceSpan()) }
-
-  /// The first present span in priority order.
-  var first: ReferenceSpan? {
-    if subject.start >= 0 { return subject }
-    if patient.start >= 0 { return patient }
-    if beneficiary.start >= 0 { return beneficiary }
+  /// The first present one in priority order.
+  var first: Int? {
+    if subject >= 0 { return subject }
+    if patient >= 0 { return patient }
+    if beneficiary >= 0 { return beneficiary }
     return nil
   }
 }
@@ -383,9 +373,10 @@ enum LineParser {
   }
 
   /// The field a key names. `open` is fNone for a top-level key, else the top-level field whose
-  /// object (fMeta, fSubject, fPatient, fBeneficiary) holds the key at depth 2.
+  /// object (fMeta, fSubject, fPatient, fBeneficiary) holds the key at depth 2. With `refs` false
+  /// the subject/patient/beneficiary keys are not recognised (nothing to extract).
   private static func fieldForKey(
-    _ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, open: UInt8, escaped: Bool, line: Int
+    _ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, open: UInt8, refs: Bool, escaped: Bool, line: Int
   ) throws -> UInt8 {
     if escaped && hasBackslash(p, s, e) {
       let key = try unescape(p, s, e, line: line)
@@ -397,9 +388,9 @@ enum LineParser {
       case "resourceType": return fResourceType
       case "id": return fId
       case "meta": return fMeta
-      case "subject": return fSubject
-      case "patient": return fPatient
-      case "beneficiary": return fBeneficiary
+      case "subject" where refs: return fSubject
+      case "patient" where refs: return fPatient
+      case "beneficiary" where refs: return fBeneficiary
       default: return fNone
       }
     }
@@ -413,12 +404,23 @@ enum LineParser {
     case 2: return equals(p, s, e, "id") ? fId : fNone
     case 4: return equals(p, s, e, "meta") ? fMeta : fNone
     case 7:
+      guard refs else { return fNone }
       if equals(p, s, e, "subject") { return fSubject }
       return equals(p, s, e, "patient") ? fPatient : fNone
-    case 11: return equals(p, s, e, "beneficiary") ? fBeneficiary : fNone
+    case 11: return refs && equals(p, s, e, "beneficiary") ? fBeneficiary : fNone
     case 12: return equals(p, s, e, "resourceType") ? fResourceType : fNone
     default: return fNone
     }
+  }
+
+  /// The string whose body starts at `s` (its end located again). Kept out of `run`'s hot loop.
+  @inline(never)
+  private static func string(_ p: UnsafePointer<UInt8>, _ n: Int, from s: Int, line: Int) throws
+    -> String?
+  {
+    var escaped = false
+    guard let e = stringEnd(p, n, from: s, escaped: &escaped) else { return nil }
+    return try stringValue(p, s, e, escaped: escaped, line: line)
   }
 
   private static func stringValue(
@@ -438,7 +440,8 @@ enum LineParser {
   /// field the key names.
   @inline(__always)
   private static func readKey(
-    _ p: UnsafePointer<UInt8>, _ n: Int, _ i: inout Int, depth: Int, open: UInt8, line: Int
+    _ p: UnsafePointer<UInt8>, _ n: Int, _ i: inout Int, depth: Int, open: UInt8, wantRefs: Bool,
+    refs: inout ReferenceStarts, line: Int
   ) throws -> UInt8 {
     var escaped = false
     guard let e = stringEnd(p, n, from: i + 1, escaped: &escaped) else {
@@ -446,9 +449,12 @@ enum LineParser {
     }
     let field: UInt8
     if depth == 1 {
-      field = try fieldForKey(p, i + 1, e, open: fNone, escaped: escaped, line: line)
+      field = try fieldForKey(p, i + 1, e, open: fNone, refs: wantRefs, escaped: escaped, line: line)
+      // A (repeated) subject/patient/beneficiary key discards the earlier value: last one wins.
+      if field >= fSubject { refs.set(field, -1) }
     } else if depth == 2 && open != fNone {
-      field = try fieldForKey(p, i + 1, e, open: open, escaped: escaped, line: line)
+      field = try fieldForKey(p, i + 1, e, open: open, refs: wantRefs, escaped: escaped, line: line)
+      if field == fReference { refs.set(open, -1) }
     } else {
       field = fNone
     }
@@ -474,7 +480,8 @@ enum LineParser {
     // Top-level field whose object is open at depth 2 (fMeta, fSubject, fPatient, fBeneficiary),
     // else fNone.
     var open = fNone
-    var refs = ReferenceSpans()  // `reference` of the subject/patient/beneficiary objects
+    var refs = ReferenceStarts()  // `reference` of the subject/patient/beneficiary objects
+    let wantRefs = wanted & (1 << fReference) != 0
 
     value: while true {
       guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
@@ -491,7 +498,7 @@ enum LineParser {
           case fId: out.id = try stringValue(p, s, e, escaped: escaped, line: line)
           case fVersionId: out.versionId = try stringValue(p, s, e, escaped: escaped, line: line)
           case fLastUpdated: out.lastUpdated = try stringValue(p, s, e, escaped: escaped, line: line)
-          case fReference: refs.set(open, ReferenceSpan(start: s, end: e, escaped: escaped))
+          case fReference: refs.set(open, s)
           default: break
           }
         }
@@ -507,8 +514,7 @@ enum LineParser {
         while i < n && isJSONSpace(p[i]) { i += 1 }
         guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
         if p[i] == 0x22 {
-          field = try readKey(p, n, &i, depth: depth, open: open, line: line)
-          if field >= fReference { refs.clear(field == fReference ? open : field) }
+          field = try readKey(p, n, &i, depth: depth, open: open, wantRefs: wantRefs, refs: &refs, line: line)
           continue value
         }
         guard p[i] == 0x7D else { throw bad(line, "expected a key or '}' at byte \(i)") }
@@ -552,9 +558,8 @@ enum LineParser {
           if stack[depth - 1] == 1 {
             guard i < n else { throw bad(line, depth > 0 ? "unexpected end of line (unclosed object or array)" : "unexpected end of line") }
             guard p[i] == 0x22 else { throw bad(line, "expected a key at byte \(i)") }
-            field = try readKey(p, n, &i, depth: depth, open: open, line: line)
-            if field >= fReference { refs.clear(field == fReference ? open : field) }
-          }
+            field = try readKey(p, n, &i, depth: depth, open: open, wantRefs: wantRefs, refs: &refs, line: line)
+            }
           continue value
         }
         if d == 0x7D {
@@ -566,9 +571,7 @@ enum LineParser {
               guard isJSONSpace(p[i]) else { throw bad(line, "trailing data after the object") }
               i += 1
             }
-            if wanted & (1 << fReference) != 0, let r = refs.first {
-              out.patientReference = try stringValue(p, r.start, r.end, escaped: r.escaped, line: line)
-            }
+            if let r = refs.first { out.patientReference = try string(p, n, from: r, line: line) }
             return out
           }
           continue
