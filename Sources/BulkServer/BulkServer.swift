@@ -35,6 +35,19 @@ public final class BulkDataServer: Sendable {
 
   /// Opens (or creates) the state, then listens; returns once the socket is bound.
   public static func start(_ configuration: BulkServerConfiguration) async throws -> BulkDataServer {
+    let scratch = Mutex<String?>(nil)
+    do {
+      return try await start(configuration, scratch: scratch)
+    } catch {
+      // Remove the temporary state of a server that never started.
+      if let root = scratch.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: root) }
+      throw error
+    }
+  }
+
+  private static func start(_ configuration: BulkServerConfiguration, scratch: borrowing Mutex<String?>) async throws
+    -> BulkDataServer
+  {
     let config = configuration
     guard let start = Instant.parse(config.startTime) else {
       throw BulkServerError.invalidConfiguration("startTime '\(config.startTime)' is not a FHIR instant")
@@ -61,6 +74,7 @@ public final class BulkDataServer: Sendable {
       let root = NSTemporaryDirectory() + "cohort-bulkserver-" + UUID().uuidString
       try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
       temporaryRoot = root
+      scratch.withLock { $0 = root }
       statePath = root + "/state.sqlite"
       filesRoot = root + "/files"
     }
@@ -151,7 +165,6 @@ public final class BulkDataServer: Sendable {
       port = try await started.wait()
     } catch {
       runTask.cancel()
-      if let temporaryRoot { try? FileManager.default.removeItem(atPath: temporaryRoot) }
       throw BulkServerError.invalidConfiguration("cannot listen on \(config.host):\(config.port): \(error)")
     }
     let hostPart = config.host.contains(":") ? "[\(config.host)]" : config.host

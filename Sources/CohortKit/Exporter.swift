@@ -19,6 +19,8 @@ public struct ExportOptions: Sendable {
   public var acceptPartial = false
   public var dryRun = false
   public var lenient = false
+  /// Other origins the token may be sent to (manifest file URLs on another host).
+  public var allowOrigins: [String] = []
   public init() {}
 }
 
@@ -83,6 +85,15 @@ extension BulkError: CohortFailure {
     case .invalidParameter: return 64
     case .io: return 1
     default: return 2
+    }
+  }
+}
+
+extension SMARTError: CohortFailure {
+  public var exitCode: Int32 {
+    switch self {
+    case .discovery, .tokenRejected, .tokenResponse, .network: return 2
+    default: return 1
     }
   }
 }
@@ -241,6 +252,10 @@ public final class Exporter: Sendable {
       if options.resume { throw ExportError.failed("cohort '\(cohort.name)' has no unfinished export to resume") }
       let (parameters, kind) = try plan(cohort: cohort, options: options)
       try parameters.validate(method: client.endpoint.kickoffMethod)
+      // SMART: the granted scopes must cover the requested types before anything is kicked off (C7).
+      if let smart = client.endpoint.auth as? SMARTTokenProvider {
+        try await smart.checkScopes(covering: parameters.types)
+      }
       let firstExport = try store.exports(cohort: cohort.name).isEmpty
       var software: String?
       if firstExport {
@@ -312,6 +327,11 @@ public final class Exporter: Sendable {
         job.phase = .complete
         try store.updateExport(job)
         try writeManifest(manifest, folder: folder)
+      }
+
+      // The token never goes to another origin: files on other hosts that require it are refused (C12).
+      if manifest.requiresAccessToken && client.endpoint.auth != nil {
+        try TokenOriginPolicy(baseURL: client.endpoint.baseURL, allowedOrigins: options.allowOrigins).check(manifest)
       }
 
       // complete → downloading: every file not yet committed, verified, renamed, recorded.
@@ -520,8 +540,8 @@ public final class Exporter: Sendable {
 }
 
 extension ScannedLine {
-  /// The Patient this resource belongs to, when the scanner extracted a patient reference.
-  var patientID: String? { nil }
+  /// The Patient this resource belongs to (subject / patient / beneficiary reference).
+  var patientID: String? { patientReference.flatMap(FHIRReference.patientID(fromReference:)) }
 }
 
 extension JSONEncoder {

@@ -7,20 +7,6 @@ extension Workspace {
   }
 }
 
-/// Checks on key files referenced by path.
-public enum KeyFiles {
-  /// A warning when a private key file is readable by group or others (or missing).
-  public static func permissionWarning(_ path: String) -> String? {
-    var info = stat()
-    guard stat(path, &info) == 0 else { return "key file \(path) does not exist (yet)" }
-    if info.st_mode & 0o077 != 0 {
-      return String(
-        format: "key file %@ is readable by others (mode %o); run `chmod 600 %@`", path, Int(info.st_mode & 0o777), path)
-    }
-    return nil
-  }
-}
-
 /// Resource type lists given by users (`--types`, `--type`).
 public enum ResourceTypes {
   /// Splits `A,B` (and repeated values), trims, drops duplicates, checks each name's syntax.

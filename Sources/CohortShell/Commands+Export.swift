@@ -47,6 +47,7 @@ struct ExportCommand: ShellCommand {
   @Flag(help: "Cancel the cohort's unfinished job (DELETE on the server) and mark it cancelled.") var cancel = false
   @Flag(name: .customLong("accept-partial"), help: "Advance watermarks even when the server reported errors.") var acceptPartial = false
   @Flag(name: .customLong("dry-run"), help: "Print the kick-off request and send nothing.") var dryRun = false
+  @Option(name: .customLong("allow-origin"), help: "Another host the token may be sent to for manifest files (repeatable).") var allowOrigins: [String] = []
   @OptionGroup var output: FormatOption
 
   func validate() throws {
@@ -76,6 +77,7 @@ struct ExportCommand: ShellCommand {
     options.resume = resume
     options.parallel = parallel
     options.acceptPartial = acceptPartial
+    options.allowOrigins = allowOrigins
     if dryRun {
       let request = try exporter.dryRun(cohortName: cohort, options: options)
       session.print((request.body == nil ? "GET " : "POST ") + request.url)
@@ -197,3 +199,42 @@ struct WatermarksCommand: ShellCommand {
       format: output.format)
   }
 }
+
+struct ServerCheck: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "check",
+    abstract: "Ask a server what it supports: authorization, the CapabilityStatement's export levels, types and parameters.")
+  @Argument(help: "Server name.") var name: String
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    let store = try session.store(create: false)
+    let server = try store.server(named: name)
+    let client = try session.clientFactory.client(for: server, events: { _ in })
+    var rows: [[String]] = [["server", server.name], ["url", server.baseURL], ["auth", server.authKind.rawValue]]
+    if let smart = client.endpoint.auth as? SMARTTokenProvider {
+      let report = try await smart.check(client: client)
+      for line in report.lines {
+        let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        rows.append(parts.count == 2 ? parts : ["smart", line])
+      }
+    } else if let auth = client.endpoint.auth {
+      _ = try await auth.token(forceRenew: false)
+      rows.append(["token", "available (not shown)"])
+    }
+    let capability: CapabilitySummary
+    do {
+      capability = try await client.capabilities()
+    } catch let error as BulkError {
+      throw ExportError.bulk(error, exportSeq: nil, resumable: false, cohort: "")
+    }
+    rows.append(["software", [capability.softwareName, capability.softwareVersion].compactMap { $0 }.joined(separator: " ")])
+    rows.append(["fhirVersion", capability.fhirVersion ?? ""])
+    rows.append(["export levels", capability.exportOperations.sorted().joined(separator: ", ")])
+    rows.append(["resource types", capability.resourceTypes.sorted().joined(separator: ",")])
+    let filterable = capability.searchParams.keys.sorted().map { "\($0)(\(capability.searchParams[$0]!.sorted().joined(separator: ",")))" }
+    rows.append(["_typeFilter params", filterable.joined(separator: " ")])
+    session.emit(Table(columns: ["field", "value"], rows: rows), format: output.format)
+  }
+}
+

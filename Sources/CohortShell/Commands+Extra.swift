@@ -5,6 +5,6 @@ extension CommandTable {
   static let extraCommands: [any ParsableCommand.Type] = [
     ExportCommand.self, StatusCommand.self, HistoryCommand.self, SnapshotsCommand.self, SummaryCommand.self,
     DiffCommand.self, ShowCommand.self, WatermarksCommand.self, ServeCommand.self, AdvanceCommand.self,
-    RecordCommand.self, VerifyCommand.self, ReplayCommand.self, ExpectCommand.self,
+    RecordCommand.self, VerifyCommand.self, ReplayCommand.self, ExpectCommand.self, KeygenCommand.self,
   ]
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CohortKit
 import CohortStore
+import FHIRBulk
 import Foundation
 
 /// A command the shell can run. ArgumentParser parses it; `execute` runs it against the session.
@@ -26,7 +27,7 @@ enum KickoffMethodArgument: String, ExpressibleByArgument, CaseIterable {
 struct ServerCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "server", abstract: "Register and inspect FHIR servers.",
-    subcommands: [ServerAdd.self, ServerList.self, ServerShow.self, ServerRemove.self, ServerRename.self])
+    subcommands: [ServerAdd.self, ServerList.self, ServerShow.self, ServerRemove.self, ServerRename.self, ServerCheck.self])
 }
 
 struct ServerAdd: ShellCommand {
@@ -75,7 +76,7 @@ struct ServerAdd: ShellCommand {
         name: name, baseURL: base, authKind: auth, tokenEnv: tokenEnv,
         tokenFile: tokenFile.map { Workspace.absolutePath($0) }, clientID: clientID, keyPath: keyPath,
         keyAlg: alg, keyID: kid, scope: scope, tokenURL: tokenURL, kickoffMethod: kickoff.rawValue))
-    if let keyPath, let warning = KeyFiles.permissionWarning(keyPath) { session.warn(warning) }
+    if let keyPath, let warning = SMARTKey.permissionWarning(path: keyPath) { session.warn(warning) }
     session.note("added server \(name) → \(base)")
   }
 }

@@ -82,13 +82,11 @@ struct ServeCommand: ShellCommand {
       return
     }
     session.print("serving \(server.baseURL) (\(what)); Ctrl-C stops")
-    do {
-      if let exitAfter {
-        try await Task.sleep(nanoseconds: UInt64(exitAfter * 1e9))
-      } else {
-        try await server.waitUntilStopped()
-      }
-    } catch {}
+    // Until Ctrl-C (which cancels this command) or --exit-after.
+    let deadline = exitAfter.map { Date().addingTimeInterval($0) }
+    while !Task.isCancelled, deadline.map({ Date() < $0 }) ?? true {
+      try? await Task.sleep(nanoseconds: 200_000_000)
+    }
     await server.stop()
     session.note("server stopped")
   }
@@ -118,11 +116,37 @@ struct AdvanceCommand: ShellCommand {
   }
 }
 
-/// SMART Backend Services hook (filled in when the SMART provider is built).
+/// SMART Backend Services: builds a token provider from a server's settings (the key by path).
 enum SmartSupport {
   static func provider(environment: [String: String], warn: @escaping @Sendable (String) -> Void)
     -> (@Sendable (CohortStore.ServerRecord) throws -> any FHIRBulk.AccessTokenProvider)?
   {
-    nil
+    { server in
+      guard let clientID = server.clientID, let keyPath = server.keyPath else {
+        throw KitError.invalidArgument("server '\(server.name)' uses --auth smart but has no --client-id/--key")
+      }
+      let key = try SMARTKey.load(
+        path: keyPath, algorithm: server.keyAlg.flatMap(SMARTAlgorithm.init(name:)), kid: server.keyID)
+      return SMARTTokenProvider(
+        baseURL: server.baseURL, clientID: clientID, key: key, scope: server.scope, tokenURL: server.tokenURL,
+        warn: warn)
+    }
+  }
+}
+
+struct KeygenCommand: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "keygen",
+    abstract: "Make a private key for SMART Backend Services (PEM, mode 0600) and print its public JWKS to register.")
+  @Option(help: "ES384 or RS384.") var alg: String = "ES384"
+  @Option(help: "Where to write the private key (never overwritten).") var out: String
+
+  func execute(in session: Session) async throws {
+    guard let algorithm = SMARTAlgorithm(name: alg) else { throw ValidationError("--alg must be ES384 or RS384") }
+    let (pem, key) = try SMARTKey.generate(algorithm)
+    let path = Workspace.absolutePath(out)
+    try SMARTKey.writePrivateKey(pem, to: path)
+    session.note("wrote \(algorithm.rawValue) private key to \(path) (mode 0600); kid \(key.kid). Register this JWKS with the server:")
+    session.print(key.publicJWKS())
   }
 }

@@ -206,23 +206,29 @@ public final class Shell: @unchecked Sendable {
       if index == lines.count - 1 && line.isEmpty && pending.isEmpty { break }
       if pending.isEmpty { pendingStart = lineNumber }
       pending += (pending.isEmpty ? "" : "\n") + line
-      let result: Grammar.Result
-      do {
-        result = try Grammar.split(pending, variables: session.variables)
-      } catch {
-        let status = Shell.report(error, session: session, at: SourceLocation(file: file, line: pendingStart))
-        pending = ""
-        failures += 1
-        if session.bail { return stop(status) }
-        continue
-      }
-      guard case .commands(let commands) = result else { continue }
+      // Complete yet? (checked without expanding: each command expands its variables just before it
+      // runs, so `serve --background; server add s $server_url` works on one line)
+      guard case .commands = try? Grammar.split(pending, variables: nil) else { continue }
       let source = pending
       pending = ""
-      for words in commands {
+      let segments = Grammar.segments(source)
+      for segment in segments {
         let location = SourceLocation(file: file, line: pendingStart)
+        let words: [String]
+        do {
+          guard case .commands(let lexed) = try Grammar.split(segment, variables: session.variables),
+            let first = lexed.first
+          else { continue }
+          words = first
+        } catch {
+          let status = Shell.report(error, session: session, at: location)
+          failures += 1
+          if session.bail { return stop(status) }
+          continue
+        }
+        let text = segment.trimmingCharacters(in: .whitespaces)
         if session.echo {
-          session.print("> " + (commands.count == 1 ? source.trimmingCharacters(in: .whitespaces) : words.map(Grammar.quote).joined(separator: " ")))
+          session.print("> " + (segments.count == 1 ? source.trimmingCharacters(in: .whitespaces) : text))
         }
         let status: Int32
         if let frozen = frozenRecord {
@@ -233,7 +239,7 @@ public final class Shell: @unchecked Sendable {
           let output = session.captured ?? ""
           session.captured = nil
           recorder.commandFinished(
-            line: pendingStart, text: commands.count == 1 ? source.trimmingCharacters(in: .whitespaces) : words.joined(separator: " "),
+            line: pendingStart, text: text,
             words: words, status: status, output: output, session: session)
         } else {
           status = await run(words: words, at: location)

@@ -24,7 +24,8 @@ public enum Grammar {
     }
   }
 
-  public static func split(_ input: String, variables: [String: String] = [:]) throws -> Result {
+  /// `variables: nil` leaves `$name` unexpanded (to find command boundaries before variables are known).
+  public static func split(_ input: String, variables: [String: String]? = [:]) throws -> Result {
     var commands: [[String]] = []
     var words: [String] = []
     var word = ""
@@ -57,12 +58,13 @@ public enum Grammar {
           j += 1
         }
       }
-      if name.isEmpty {
-        word.append("$")
-        index += 1
+      if name.isEmpty || variables == nil {
+        word += String(chars[index..<(name.isEmpty ? index + 1 : j)])
+        inWord = true
+        index = name.isEmpty ? index + 1 : j
         return
       }
-      guard let value = variables[name] else { throw LexError.undefinedVariable(name) }
+      guard let value = variables?[name] else { throw LexError.undefinedVariable(name) }
       word += value
       inWord = true
       index = j
@@ -139,6 +141,66 @@ public enum Grammar {
     }
     endCommand()
     return .commands(commands)
+  }
+
+  /// Cuts complete input into the raw text of each command (at `;` and newlines outside quotes and
+  /// comments), so that each command's `$variables` are expanded just before it runs.
+  public static func segments(_ input: String) -> [String] {
+    var out: [String] = []
+    var current = ""
+    var quote: Character?
+    var escaped = false
+    var inComment = false
+    var wordStarted = false
+    for c in input {
+      if inComment {
+        if c == "\n" {
+          inComment = false
+          out.append(current)
+          current = ""
+          wordStarted = false
+        }
+        continue
+      }
+      if escaped {
+        current.append(c)
+        escaped = false
+        continue
+      }
+      if let q = quote {
+        current.append(c)
+        if c == "\\" && q == "\"" {
+          escaped = true
+        } else if c == q {
+          quote = nil
+        }
+        continue
+      }
+      switch c {
+      case "\\":
+        current.append(c)
+        escaped = true
+        wordStarted = true
+      case "'", "\"":
+        current.append(c)
+        quote = c
+        wordStarted = true
+      case "#" where !wordStarted:
+        inComment = true
+      case ";", "\n":
+        out.append(current)
+        current = ""
+        wordStarted = false
+      case " ", "\t", "\r":
+        current.append(c)
+        wordStarted = false
+      default:
+        current.append(c)
+        wordStarted = true
+      }
+    }
+    out.append(current)
+    return out.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
   }
 
   /// Quotes a word so that `split` gives it back unchanged (for echo and records).

@@ -1,4 +1,5 @@
 import Foundation
+import NDJSON
 
 extension BulkClient {
   /// Reads `[base]/Group/{id}` and returns its members' Patient ids (C59–C61: the member list that
@@ -16,16 +17,8 @@ extension BulkClient {
     for member in object["member"] as? [[String: Any]] ?? [] {
       if member["inactive"] as? Bool == true { continue }
       guard let entity = member["entity"] as? [String: Any], let reference = entity["reference"] as? String else { continue }
-      if let id = BulkClient.patientID(fromReference: reference) { ids.append(id) }
+      if let id = FHIRReference.patientID(fromReference: reference) { ids.append(id) }
     }
     return ids
-  }
-
-  /// "Patient/1", "https://x/fhir/Patient/1", "Patient/1/_history/2" → "1"; anything else → nil.
-  public static func patientID(fromReference reference: String) -> String? {
-    let parts = reference.split(separator: "/", omittingEmptySubsequences: false)
-    guard let index = parts.lastIndex(where: { $0 == "Patient" }), index + 1 < parts.count else { return nil }
-    let id = parts[index + 1]
-    return id.isEmpty ? nil : String(id)
   }
 }

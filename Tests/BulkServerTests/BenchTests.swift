@@ -47,16 +47,20 @@ import Testing
       defer { try? FileManager.default.removeItem(atPath: dir) }
       let local = dir + "/Observation.ndjson"
       _ = try BenchTests.curl(url, to: local)
+      let port = 18_000 + Int(getpid() % 1000)
       let py = Process()
       py.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-      py.arguments = ["-m", "http.server", "18763", "--bind", "127.0.0.1", "--directory", dir]
+      py.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir]
       py.standardOutput = FileHandle.nullDevice
       py.standardError = FileHandle.nullDevice
       try py.run()
-      defer { py.terminate() }
+      defer {
+        kill(py.processIdentifier, SIGKILL)
+        py.waitUntilExit()
+      }
       try await Task.sleep(nanoseconds: 700_000_000)
-      _ = try BenchTests.curl("http://127.0.0.1:18763/Observation.ndjson")
-      let baseline = try BenchTests.curl("http://127.0.0.1:18763/Observation.ndjson")
+      _ = try BenchTests.curl("http://127.0.0.1:\(port)/Observation.ndjson")
+      let baseline = try BenchTests.curl("http://127.0.0.1:\(port)/Observation.ndjson")
       print(String(format: "BENCH serve: %.1f MB: BulkServer %.0f MB/s, python http.server %.0f MB/s (curl on loopback)",
         Double(ours.bytes) / 1e6, Double(ours.bytes) / ours.seconds / 1e6, Double(baseline.bytes) / baseline.seconds / 1e6))
     }

@@ -31,11 +31,16 @@ final class Fixture: Sendable {
   let workspace: Workspace
   let store: Store
   let factory: ClientFactory
+  let config: BulkServerConfiguration
   let notes = Box<[String]>([])
   let events = Box<[BulkEvent]>([])
   let serverName = "local"
 
-  private init(dir: String, server: BulkDataServer, workspace: Workspace, store: Store, factory: ClientFactory) {
+  private init(
+    dir: String, server: BulkDataServer, workspace: Workspace, store: Store, factory: ClientFactory,
+    config: BulkServerConfiguration
+  ) {
+    self.config = config
     self.dir = dir
     self.server = server
     self.workspace = workspace
@@ -63,7 +68,7 @@ final class Fixture: Sendable {
       var factory = ClientFactory(environment: [:])
       factory.pollPolicy = .fast()
       factory.downloadPolicy = .fast(maxAttempts: downloadAttempts)
-      return Fixture(dir: dir, server: server, workspace: workspace, store: store, factory: factory)
+      return Fixture(dir: dir, server: server, workspace: workspace, store: store, factory: factory, config: config)
     } catch {
       await server.stop()
       try? FileManager.default.removeItem(atPath: dir)
@@ -135,7 +140,9 @@ final class Fixture: Sendable {
   func partFiles() -> [String] {
     guard let walker = FileManager.default.enumerator(atPath: workspace.path) else { return [] }
     var out: [String] = []
-    while let rel = walker.nextObject() as? String where rel.hasSuffix(".part") { out.append(rel) }
+    while let rel = walker.nextObject() as? String {
+      if rel.hasSuffix(".part") { out.append(rel) }
+    }
     return out
   }
 
@@ -152,28 +159,11 @@ final class Fixture: Sendable {
 
   /// The state of a cohort at a snapshot: `Type/id#hash` of every resource valid there.
   func state(_ cohort: String, at exportID: Int64) throws -> Set<String> {
-    // Nothing is valid "at 0", so a diff from 0 lists everything valid at the snapshot as added.
-    let all = try store.diff(cohort: cohort, from: 0, to: exportID, type: nil)
-    var out = Set<String>()
-    for (type, ids) in all.added {
-      for id in ids {
-        let versions = try store.locate(cohort: cohort, type: type, id: id, at: exportID)
-        guard versions.count == 1 else {
-          throw TestFailure("\(type)/\(id) has \(versions.count) versions valid at export \(exportID)")
-        }
-        out.insert("\(type)/\(id)#\(versions[0].hash)")
-      }
-    }
-    return out
+    try indexState(store, cohort: cohort, at: exportID)
   }
 
   /// The state at the latest snapshot of a cohort.
-  func latestState(_ cohort: String) throws -> Set<String> {
-    guard let last = try store.snapshots(cohort: cohort).last, let id = last.id else {
-      throw TestFailure("cohort \(cohort) has no snapshot")
-    }
-    return try state(cohort, at: id)
-  }
+  func latestState(_ cohort: String) throws -> Set<String> { try latestIndexState(store, cohort: cohort) }
 
   /// The raw JSON of a resource at a snapshot, parsed.
   func resource(_ cohort: String, _ reference: String, at snapshot: Int) throws -> [String: Any] {
@@ -183,6 +173,31 @@ final class Fixture: Sendable {
     else { throw TestFailure("\(reference) not readable in \(cohort) at #\(snapshot)") }
     return object
   }
+}
+
+/// The state of a cohort at a snapshot: `Type/id#hash` of every resource valid there.
+func indexState(_ store: Store, cohort: String, at exportID: Int64) throws -> Set<String> {
+  // Nothing is valid "at 0", so a diff from 0 lists everything valid at the snapshot as added.
+  let all = try store.diff(cohort: cohort, from: 0, to: exportID, type: nil)
+  var out = Set<String>()
+  for (type, ids) in all.added {
+    for id in ids {
+      let versions = try store.locate(cohort: cohort, type: type, id: id, at: exportID)
+      guard versions.count == 1 else {
+        throw TestFailure("\(type)/\(id) has \(versions.count) versions valid at export \(exportID)")
+      }
+      out.insert("\(type)/\(id)#\(versions[0].hash)")
+    }
+  }
+  return out
+}
+
+/// The state at the latest snapshot of a cohort.
+func latestIndexState(_ store: Store, cohort: String) throws -> Set<String> {
+  guard let last = try store.snapshots(cohort: cohort).last, let id = last.id else {
+    throw TestFailure("cohort \(cohort) has no snapshot")
+  }
+  return try indexState(store, cohort: cohort, at: id)
 }
 
 extension RecordedRequest {
@@ -277,8 +292,8 @@ enum Binary {
     let stamp = UUID().uuidString.prefix(8)
     let outPath = cwd + "/\(tag)-\(stamp).out"
     let errPath = cwd + "/\(tag)-\(stamp).err"
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     process.standardOutput = FileHandle(forWritingAtPath: outPath)
     process.standardError = FileHandle(forWritingAtPath: errPath)
     process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
@@ -295,4 +310,19 @@ func waitUntil(seconds: Double, _ condition: () async throws -> Bool) async reth
     try? await Task.sleep(nanoseconds: 20_000_000)
   }
   return try await condition()
+}
+
+/// Runs `body` with a fresh fixture and always stops its server and removes its folder.
+func withFixture(
+  downloadAttempts: Int = 3, _ configure: (inout BulkServerConfiguration) -> Void = { _ in },
+  _ body: (Fixture) async throws -> Void
+) async throws {
+  let fixture = try await Fixture.start(downloadAttempts: downloadAttempts, configure)
+  do {
+    try await body(fixture)
+  } catch {
+    await fixture.stop()
+    throw error
+  }
+  await fixture.stop()
 }

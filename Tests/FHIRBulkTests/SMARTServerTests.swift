@@ -150,19 +150,16 @@ func formFields(_ body: Data) -> [String: String] {
       baseURL: "http://127.0.0.1:9/fhir", clientID: "c", key: SMARTTestKeys.ec.key, tokenURL: "http://auth.example.invalid/token")
     await #expect(throws: SMARTError.insecureTokenURL("http://auth.example.invalid/token")) { _ = try await p.token(forceRenew: false) }
     #expect(p.tokenRequestCount == 0)
-    // The development switch lets it through (and then the network fails, which is not remembered).
-    let dev = SMARTTokenProvider(
-      baseURL: "http://127.0.0.1:9/fhir", clientID: "c", key: SMARTTestKeys.ec.key, tokenURL: "http://127.0.0.1:9/token",
-      allowInsecureHTTP: true)
-    do {
-      _ = try await dev.token(forceRenew: false)
-      Issue.record("expected a network error")
-    } catch let e as SMARTError {
-      guard case .network = e else {
-        Issue.record("unexpected \(e)")
-        return
-      }
-    }
+    // The development switch lets it through (0.0.0.0 is not a loopback name, yet reaches the mock).
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    s.on("POST", "/token", respond: .json(200, #"{"access_token":"t","token_type":"bearer","expires_in":300}"#))
+    let insecure = "http://0.0.0.0:\(s.port)/token"
+    let strict = SMARTTokenProvider(baseURL: s.base, clientID: "c", key: SMARTTestKeys.ec.key, tokenURL: insecure)
+    await #expect(throws: SMARTError.insecureTokenURL(insecure)) { _ = try await strict.token(forceRenew: false) }
+    let dev = SMARTTokenProvider(baseURL: s.base, clientID: "c", key: SMARTTestKeys.ec.key, tokenURL: insecure, allowInsecureHTTP: true)
+    #expect(try await dev.token(forceRenew: false) == "t")
+    #expect(s.requests("POST").count == 1)
   }
 
   @Test func c7_tokenResponsesAreChecked() async throws {
@@ -257,6 +254,30 @@ func formFields(_ body: Data) -> [String: String] {
     #expect(await tokenPosts(server) == 3)
   }
 
+  @Test func c9_eightParallelDownloadsShareOneRenewalAfter401s() async throws {
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    s.on("GET", "/fhir/.well-known/smart-configuration", respond: .json(200, smartConfigJSON(token: s.base + "/token")))
+    s.on("POST", "/token") { _, n in .json(200, #"{"access_token":"tok-\#(n)","token_type":"bearer","expires_in":300}"#) }
+    var output: [(String, String, Int?)] = []
+    for i in 1...8 {
+      output.append(("Patient", s.base + "/files/\(i)", 2))
+      // The first token is refused everywhere (as if it expired early); the renewed one works.
+      s.on("GET", "/files/\(i)") { r, _ in
+        r.header("Authorization") == "Bearer tok-1" ? .text(401, "token expired") : .ndjson(patients(2))
+      }
+    }
+    let p = SMARTTokenProvider(baseURL: s.base + "/fhir", clientID: "c", key: SMARTTestKeys.ec.key)
+    let client = BulkClient(endpoint: BulkEndpoint(baseURL: s.base + "/fhir", auth: p), pollPolicy: .fast(), downloadPolicy: .fast())
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    let m = try Manifest.parse(Data(manifestJSON(s.base, output: output).utf8))
+    let files = try await client.downloadAll(m, into: dir.path, parallel: 8, statusURL: nil)
+    #expect(files.count == 8)
+    #expect(s.requests("POST", path: "/token").count == 2)
+    #expect(s.requests("GET").filter { $0.path.hasPrefix("/files/") }.count == 16)
+  }
+
   @Test func c10_a401RenewsOnceAndRetriesOnce() async throws {
     let s = try await MockServer.start()
     defer { Task { await s.stop() } }
@@ -268,7 +289,9 @@ func formFields(_ body: Data) -> [String: String] {
     #expect(try await client.kickoff(level: .system, parameters: ExportParameters()) == s.base + "/st/1")
     #expect(s.requests("GET", path: "/fhir/$export").map { $0.header("Authorization") } == ["Bearer tok-1", "Bearer tok-2"])
     #expect(s.requests("POST", path: "/token").count == 2)
-    // 401 → 401: fatal, with the server's plain-text message; exactly one renewal.
+    // 401 → 401: fatal, with the server's plain-text message; exactly one renewal. (A forced
+    // renewal within 1 s of the previous forced one reuses its token, so wait that out.)
+    try await Task.sleep(for: .milliseconds(1050))
     s.on("GET", "/fhir/$export", respond: .text(401, "request_expired_token"))
     do {
       _ = try await client.kickoff(level: .system, parameters: ExportParameters())
@@ -413,6 +436,55 @@ func formFields(_ body: Data) -> [String: String] {
     #expect(fhir.requests("GET", path: "/files/p1").first?.header("Authorization") == "Bearer secret-smart-token")
     let r = try #require(foreign.requests("GET", path: "/bucket/p1").first)
     #expect(r.header("Authorization") == nil)
+  }
+
+  @Test func c12_manifestFilesOnOtherHostsAreRefusedUnlessAllowed() throws {
+    let base = "https://fhir.example.org/r4"
+    let m = try Manifest.parse(
+      Data(
+        manifestJSON(
+          "https://fhir.example.org",
+          output: [("Patient", "https://fhir.example.org/files/1", nil), ("Observation", "https://bucket.example.net/o/2", nil)]
+        ).utf8))
+    let strict = TokenOriginPolicy(baseURL: base)
+    #expect(strict.allows("https://FHIR.example.org:443/files/1"))
+    #expect(!strict.allows("http://fhir.example.org/files/1"))
+    #expect(!strict.allows("https://bucket.example.net/o/2"))
+    do {
+      try strict.check(m)
+      Issue.record("expected a refusal")
+    } catch let e as SMARTError {
+      #expect(e == .foreignOrigin(origins: ["https://bucket.example.net:443"], server: "https://fhir.example.org:443"))
+      #expect(e.description.contains("--allow-origin bucket.example.net"))
+    }
+    for allowed in ["bucket.example.net", "BUCKET.example.net:443", "https://bucket.example.net"] {
+      #expect(throws: Never.self) { try TokenOriginPolicy(baseURL: base, allowedOrigins: [allowed]).check(m) }
+    }
+    #expect(throws: SMARTError.self) { try TokenOriginPolicy(baseURL: base, allowedOrigins: ["bucket.example.net:8443"]).check(m) }
+    // Files that need no token may live anywhere.
+    let open = try Manifest.parse(
+      Data(manifestJSON("https://fhir.example.org", output: [("Patient", "https://cdn.example.com/1", nil)], requiresAccessToken: false).utf8))
+    #expect(throws: Never.self) { try strict.check(open) }
+  }
+
+  @Test func keygenOutputRegistersWithTheServeCommand() async throws {
+    // `keygen` writes the PEM (0600) and prints the JWKS; `cohort serve --smart-client ID=JWKS_FILE` reads it.
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    let (pem, generated) = try SMARTKey.generate(.es384)
+    try SMARTKey.writePrivateKey(pem, to: dir.path + "/client.pem")
+    try generated.publicJWKS().write(toFile: dir.path + "/client.jwks", atomically: true, encoding: .utf8)
+    var c = BulkServerConfiguration()
+    c.auth = .smart(clients: try loadSmartClients(["svc=" + dir.path + "/client.jwks"]))
+    c.patients = 2
+    let server = try await BulkDataServer.start(c)
+    defer { Task { await server.stop() } }
+    let key = try SMARTKey.load(path: dir.path + "/client.pem", algorithm: nil, kid: nil)
+    #expect(key.kid == generated.kid)
+    let p = SMARTTokenProvider(baseURL: server.baseURL, clientID: "svc", key: key)
+    let client = BulkClient(endpoint: BulkEndpoint(baseURL: server.baseURL, auth: p), pollPolicy: .fast())
+    _ = try await client.kickoff(level: .system, parameters: ExportParameters(types: ["Patient"]))
+    #expect(p.tokenRequestCount == 1)
   }
 
   @Test func c5_serverCheckReportsDiscoveryTokenAndCapabilities() async throws {

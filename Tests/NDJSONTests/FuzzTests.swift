@@ -252,9 +252,14 @@ struct Truth: Equatable {
 }
 
 /// Does the scanner's error point at a `]`/`}` preceded by a comma (a trailing comma)?
+/// Both forms: "unexpected ']' at byte N" and, for an array, "unexpected byte 0x5d at byte N
+/// (expected a value)".
 func isTrailingCommaError(_ e: NDJSONError, _ bytes: [UInt8]) -> Bool {
-  guard case .invalidJSON(_, let reason) = e, reason.hasPrefix("unexpected ']'") || reason.hasPrefix("unexpected '}'"),
-    let at = reason.split(separator: " ").last.flatMap({ Int($0) })
+  guard case .invalidJSON(_, let reason) = e,
+    reason.hasPrefix("unexpected ']'") || reason.hasPrefix("unexpected '}'")
+      || reason.hasPrefix("unexpected byte 0x5d ") || reason.hasPrefix("unexpected byte 0x7d "),
+    let range = reason.range(of: "at byte "),
+    let at = Int(reason[range.upperBound...].prefix(while: { $0.isNumber })), at < bytes.count
   else { return false }
   var k = at - 1
   while k >= 0, [0x20, 0x09, 0x0D, 0x0A].contains(bytes[k]) { k -= 1 }
@@ -408,7 +413,7 @@ func scanLine(_ bytes: [UInt8]) -> Result<ScannedLine?, NDJSONError> {
       case (let t?, .failure(let e)) where t.isObject:
         // JSONSerialization accepts a trailing comma ("[1,]", "{"a":1,}"); the scanner does not.
         if !isTrailingCommaError(e, bytes) {
-          Issue.record("case \(i): scanner rejected JSON that JSONSerialization accepts: \(e)")
+          Issue.record("case \(i): scanner rejected JSON that JSONSerialization accepts: \(e)\n\(String(decoding: bytes, as: UTF8.self))")
         }
       case (let t?, .success(let line?)) where !t.isObject:
         Issue.record("case \(i): scanner accepted a non-object: \(line)")
