@@ -122,12 +122,8 @@ struct IncrementalTests {
 
       // The whole state, joiners' older data and leavers' data included (C59, C60).
       #expect(!moved.isEmpty, "the advance moved nobody in or out of the Group; the check below is weaker")
-      // Known bug: only the leaver's Patient row leaves the state; their Observations, Conditions…
-      // stay, because the index gets no patient for non-Patient resources (ScannedLine.patientID is a
-      // stub returning nil in Exporter.swift), so Store.commitExport's leaver cleanup misses them.
-      withKnownIssue("C60: a leaver's non-Patient resources stay in the cohort's state") {
-        #expect(extra.sorted() == [], "resources kept for patients who left the Group")
-      }
+      // A leaver's Observations, Conditions… leave with them (the index knows each resource's patient).
+      #expect(extra.sorted() == [], "resources kept for patients who left the Group")
       #expect(missing.sorted() == [], "older resources of patients who joined the Group were never pulled")
     }
   }

@@ -221,7 +221,8 @@ func formFields(_ body: Data) -> [String: String] {
 
   @Test func c9_parallelCallersShareOneTokenRequestPerRenewal() async throws {
     let key = SMARTTestKeys.rsa.key
-    let server = try await smartServer(["client-id": key], lifetime: 2)
+    // Lifetime 6 s: renewal at 6 − 1.5 = 4.5 s, leaving room for a loaded machine.
+    let server = try await smartServer(["client-id": key], lifetime: 6)
     defer { Task { await server.stop() } }
     let p = SMARTTokenProvider(baseURL: server.baseURL, clientID: "client-id", key: key)
     func burst() async throws -> Set<String> {
@@ -237,8 +238,8 @@ func formFields(_ body: Data) -> [String: String] {
     #expect(await tokenPosts(server) == 1)
     #expect(try await burst() == first)
     #expect(await tokenPosts(server) == 1)
-    // expires_in 2 s: renewed 0.5 s early, once for all 16 callers.
-    try await Task.sleep(for: .milliseconds(1600))
+    // expires_in 6 s: renewed 1.5 s early, once for all 16 callers.
+    try await Task.sleep(for: .milliseconds(4700))
     let second = try await burst()
     #expect(second.count == 1 && second != first)
     #expect(await tokenPosts(server) == 2)
