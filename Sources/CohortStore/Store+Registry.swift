@@ -31,6 +31,13 @@ public enum Names {
 }
 
 extension Store {
+  /// "no server named 'x' — did you mean …? (known: …)": the error lists what exists.
+  static func notFound(_ kind: String, _ name: String, _ db: Database) throws -> StoreError {
+    let table = kind == "server" ? "servers" : "cohorts"
+    let names = try String.fetchAll(db, sql: "SELECT name FROM \(table) ORDER BY name")
+    return StoreError.notFound(kind: kind, name: name, existing: names)
+  }
+
   // MARK: Servers
 
   public func servers() throws -> [ServerRecord] {
@@ -40,8 +47,7 @@ extension Store {
   public func server(named name: String) throws -> ServerRecord {
     try read { db in
       if let server = try ServerRecord.fetchOne(db, key: name) { return server }
-      let names = try String.fetchAll(db, sql: "SELECT name FROM servers ORDER BY name")
-      throw StoreError.notFound(kind: "server", name: name, existing: names)
+      throw try Store.notFound("server", name, db)
     }
   }
 
@@ -62,8 +68,7 @@ extension Store {
   public func removeServer(named name: String) throws {
     try write { db in
       guard try ServerRecord.exists(db, key: name) else {
-        let names = try String.fetchAll(db, sql: "SELECT name FROM servers ORDER BY name")
-        throw StoreError.notFound(kind: "server", name: name, existing: names)
+        throw try Store.notFound("server", name, db)
       }
       let users = try String.fetchAll(
         db, sql: "SELECT name FROM cohorts WHERE server = ? ORDER BY name", arguments: [name])
@@ -80,8 +85,7 @@ extension Store {
     try Names.validate(new, kind: "server")
     try write { db in
       guard try ServerRecord.exists(db, key: old) else {
-        let names = try String.fetchAll(db, sql: "SELECT name FROM servers ORDER BY name")
-        throw StoreError.notFound(kind: "server", name: old, existing: names)
+        throw try Store.notFound("server", old, db)
       }
       if try ServerRecord.exists(db, key: new) { throw StoreError.alreadyExists(kind: "server", name: new) }
       try db.execute(sql: "UPDATE servers SET name = ? WHERE name = ?", arguments: [new, old])
@@ -97,8 +101,7 @@ extension Store {
   public func cohort(named name: String) throws -> CohortRecord {
     try read { db in
       if let cohort = try CohortRecord.fetchOne(db, key: name) { return cohort }
-      let names = try String.fetchAll(db, sql: "SELECT name FROM cohorts ORDER BY name")
-      throw StoreError.notFound(kind: "cohort", name: name, existing: names)
+      throw try Store.notFound("cohort", name, db)
     }
   }
 
@@ -109,8 +112,7 @@ extension Store {
     }
     try write { db in
       guard try ServerRecord.exists(db, key: cohort.server) else {
-        let names = try String.fetchAll(db, sql: "SELECT name FROM servers ORDER BY name")
-        throw StoreError.notFound(kind: "server", name: cohort.server, existing: names)
+        throw try Store.notFound("server", cohort.server, db)
       }
       if try CohortRecord.exists(db, key: cohort.name) {
         throw StoreError.alreadyExists(kind: "cohort", name: cohort.name)
@@ -134,8 +136,7 @@ extension Store {
   public func removeCohort(named name: String) throws {
     try write { db in
       guard try CohortRecord.exists(db, key: name) else {
-        let names = try String.fetchAll(db, sql: "SELECT name FROM cohorts ORDER BY name")
-        throw StoreError.notFound(kind: "cohort", name: name, existing: names)
+        throw try Store.notFound("cohort", name, db)
       }
       _ = try CohortRecord.deleteOne(db, key: name)
     }
@@ -145,8 +146,7 @@ extension Store {
     try Names.validate(new, kind: "cohort")
     try write { db in
       guard try CohortRecord.exists(db, key: old) else {
-        let names = try String.fetchAll(db, sql: "SELECT name FROM cohorts ORDER BY name")
-        throw StoreError.notFound(kind: "cohort", name: old, existing: names)
+        throw try Store.notFound("cohort", old, db)
       }
       if try CohortRecord.exists(db, key: new) { throw StoreError.alreadyExists(kind: "cohort", name: new) }
       try db.execute(sql: "UPDATE cohorts SET name = ? WHERE name = ?", arguments: [new, old])

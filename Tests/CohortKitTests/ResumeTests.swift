@@ -109,6 +109,37 @@ struct ResumeTests {
     }
   }
 
+  @Test("C37: an export interrupted while polling resumes polling the same status URL, no second kick-off")
+  func resumeWhilePolling() async throws {
+    try await withFixture { f in
+      try f.addCohort("diabetes")
+      await f.server.setFaults(Faults(slowPolls: 1000))
+      let exporter = f.exporter()
+      let running = Task { try await exporter.export(cohortName: "diabetes", options: ExportOptions()) }
+      let accepted = try await waitUntil(seconds: 10) { try f.store.openExport(cohort: "diabetes")?.phase == .accepted }
+      try #require(accepted)
+      running.cancel()
+      _ = try? await running.value
+      let open = try #require(try f.store.openExport(cohort: "diabetes"))
+      let statusURL = try #require(open.statusURL)
+      let statusPath = String(statusURL.dropFirst(f.server.baseURL.count))
+      let mark = await f.requests.count
+
+      await f.server.setFaults(Faults())
+      let out = try await f.export("diabetes")
+      #expect(out.resumed)
+      #expect(out.export.id == open.id)
+      #expect(out.export.phase == .committed)
+      let log = Array(await f.requests.dropFirst(mark))
+      #expect(!log.contains { $0.pathOnly.hasSuffix("/$export") }, "a second kick-off")
+      let statusRequests = log.filter { $0.pathOnly.contains("$export-status") }
+      #expect(statusRequests.contains { $0.method == "GET" && $0.path == statusPath })
+      #expect(statusRequests.allSatisfy { $0.path == statusPath })
+      #expect(await f.kickoffs().count == 1)
+      #expect(try f.store.exports(cohort: "diabetes").count == 1)
+    }
+  }
+
   @Test("C36: cancel sends DELETE for the open job and marks it cancelled")
   func cancelOpenJob() async throws {
     try await withFixture({ $0.pollsBeforeComplete = 1000 }) { f in
