@@ -29,7 +29,7 @@ run: build
 	$(SWIFT) run cohort
 
 demo: build
-	cd Notebooks && ../.build/debug/cohort --workspace /tmp/cohort-demo-$$$$ --echo run quickstart.cohort
+	cd Notebooks && ../.build/debug/cohort --workspace /tmp/cohort-demo-$$$$ --format table --echo run quickstart.cohort
 
 bench: deps
 	$(SWIFT) build -c release
