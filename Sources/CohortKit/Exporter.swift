@@ -388,7 +388,10 @@ public final class Exporter: Sendable {
       job.resources = files.filter { $0.kind == "output" }.reduce(0) { $0 + $1.lines }
       job.bytes = files.reduce(0) { $0 + $1.bytes }
       job.finishedAt = isoNow()
-      let rebaseline: [String]? = job.kind == "full" && parameters.since == nil ? parameters.types : nil
+      // A full export re-baselines (ids it no longer returns are removed) — but not when the server reported
+      // errors: a type it failed to send must not be wiped (C40, C52).
+      let rebaseline: [String]? =
+        job.kind == "full" && parameters.since == nil && !(partial && !options.acceptPartial) ? parameters.types : nil
       let plan = CommitPlan(export: job, rebaselineTypes: rebaseline, deletes: deletes, members: members, watermarks: watermarks)
       let cohortFolder = workspace.cohortFolder(cohort.name)
       let outputFiles = files.filter { $0.kind == "output" }

@@ -40,8 +40,9 @@ public struct ExportParameters: Sendable, Codable, Equatable {
   /// Throws `BulkError.invalidParameter` for the first problem found.
   public func validate(method: KickoffMethod) throws {
     for t in types where !FHIRResourceTypes.isKnown(t) {
+      let hint = FHIRResourceTypes.nearest(t).map { " — did you mean \($0)?" } ?? ""
       throw BulkError.invalidParameter(
-        name: "_type", value: t, reason: "not a FHIR R4 resource type")
+        name: "_type", value: t, reason: "not a FHIR R4 resource type\(hint)")
     }
     if Set(types).count != types.count {
       throw BulkError.invalidParameter(

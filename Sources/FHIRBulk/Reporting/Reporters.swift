@@ -109,7 +109,8 @@ public final class PlainReporter: Sendable {
       s.apply(event)
       switch event {
       case .kickoff(let k):
-        return k.statusURL != nil ? "export accepted (\(k.method.rawValue.uppercased()) \(k.url))" : "kick-off failed: HTTP \(k.status)"
+        // A failed kick-off is reported once, by the command's error line.
+        return k.statusURL != nil ? "export accepted (\(k.method.rawValue.uppercased()) \(k.url))" : nil
       case .statusProgress(let x, _, let next):
         if let last = s.lastEmit, last.duration(to: now) < interval { return nil }
         s.lastEmit = now
