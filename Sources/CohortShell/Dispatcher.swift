@@ -149,10 +149,6 @@ public final class Shell: @unchecked Sendable {
 
   /// Prints one line for an error and maps it to an exit status.
   static func report(_ error: any Error, session: Session, at location: SourceLocation?) -> Int32 {
-    if error is CancellationError || Task.isCancelled {
-      session.error("interrupted", at: location)
-      return ExitStatus.interrupted
-    }
     if let error = error as? ValidationError {
       session.error(error.message, at: location)
       return ExitStatus.usage
@@ -164,6 +160,10 @@ public final class Shell: @unchecked Sendable {
     if let failure = error as? any CohortFailure {
       session.error(failure.description, at: location)
       return failure.exitCode
+    }
+    if error is CancellationError || Task.isCancelled {
+      session.error("interrupted", at: location)
+      return ExitStatus.interrupted
     }
     session.error(String(describing: error), at: location)
     return ExitStatus.failed

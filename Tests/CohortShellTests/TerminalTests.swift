@@ -1,3 +1,4 @@
+import BulkServer
 import Foundation
 import Testing
 
@@ -59,6 +60,28 @@ struct TerminalTests {
     again.send(keys: "Up")
     // `sleep 60` came before it; the duplicate-free history holds each command once.
     try again.waitFor { $0.contains("cohort> sleep 60") }
+  }
+
+  @Test func ctrlCDuringAnExportLeavesAResumableJob() async throws {
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    var configuration = BulkServerConfiguration()
+    configuration.patients = 5
+    configuration.pollsBeforeComplete = 1000  // the server never finishes while we watch
+    let server = try await BulkDataServer.start(configuration)
+    defer { Task { await server.stop() } }
+    _ = try Binary.run(["--workspace", dir + "/Cohorts", "-c", "server add s \(server.baseURL); cohort add c --server s --group all-patients"], cwd: dir)
+    let tmux = try Tmux(cwd: dir, command: "\(Binary.path) --workspace \(dir)/Cohorts")
+    defer { tmux.kill() }
+    try tmux.waitFor { $0.contains("cohort>") }
+    tmux.send(literal: "export c")
+    tmux.send(keys: "Enter")
+    try tmux.waitFor { $0.contains("waiting for the server") }
+    tmux.send(keys: "C-c")
+    try tmux.waitFor { $0.contains("export #1 interrupted; `export c` resumes the same server job") }
+    tmux.send(literal: "status --format csv")
+    tmux.send(keys: "Enter")
+    try tmux.waitFor { $0.contains("c,#1,accepted") }
   }
 
   @Test func secretLinesNeverReachTheHistory() throws {
