@@ -396,10 +396,13 @@ public final class Exporter: Sendable {
       let cohortFolder = workspace.cohortFolder(cohort.name)
       let outputFiles = files.filter { $0.kind == "output" }
       try Task.checkCancellation()
+      let ingestStart = Date()
+      var scanned = 0
       let ingest = try store.commitExport(plan) { sink in
         for file in outputFiles {
           try NDJSONFile.scan(path: cohortFolder + "/" + file.path) { line in
             guard let type = line.resourceType, let id = line.id else { return }
+            scanned += 1
             try sink(
               IndexEntry(
                 type: type, id: id, versionId: line.versionId, lastUpdated: line.lastUpdated, hash: line.contentHash,
@@ -407,6 +410,11 @@ public final class Exporter: Sendable {
           }
         }
       }
+      let ingestSeconds = Date().timeIntervalSince(ingestStart)
+      note(
+        String(
+          format: "committed snapshot #%d: indexed %d resources in %.2f s (%.0f/s)", job.seq, scanned, ingestSeconds,
+          ingestSeconds > 0 ? Double(scanned) / ingestSeconds : 0))
       job.phase = .committed
       // After commit: tell the server it may free the files (C36); failures are warnings.
       do {
