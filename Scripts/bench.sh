@@ -68,7 +68,7 @@ t5=$(now)
 resources=$(awk '$1=="resources" {print $2}' "$OUT/export.out")
 total=$(python3 -c "print($t5-$t4)")
 echo "cohort export (kick-off → committed snapshot, incl. verification and index): $resources resources in $(secs $total) s, peak RSS $(rss "$OUT/export.err")"
-grep -E "^done:" "$OUT/export.err" | tail -1 || true
+grep -E "^done:|^committed snapshot" "$OUT/export.err" || true
 
 echo "== summary of files vs wc -l and jq (same files)"
 dir=$(ls -d "$WS"/all/0001)
