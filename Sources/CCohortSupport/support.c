@@ -41,6 +41,7 @@ static int interruptible_getc(FILE *stream) {
     int ready = poll(&pfd, 1, 100);
     if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
     if (ready < 0) return EOF;
+    if (sigint_pending_for_editor) continue; /* Ctrl-C first, then what was typed after it */
     ssize_t n = read(0, &c, 1);
     if (n == 1) return c;
     if (n == 0) return EOF;

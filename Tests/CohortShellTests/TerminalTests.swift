@@ -27,7 +27,10 @@ struct TerminalTests {
 
     // Ctrl-C at the prompt clears the line.
     tmux.send(literal: "server sho")
+    try tmux.waitFor { $0.contains("cohort> server sho") }
     tmux.send(keys: "C-c")
+    // The line is cleared before anything new is typed (as a person would see it).
+    try tmux.waitFor { !$0.contains("cohort> server sho") }
     tmux.send(literal: "version")
     tmux.send(keys: "Enter")
     try tmux.waitFor { $0.contains("cohort 0.") }
