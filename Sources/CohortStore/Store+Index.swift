@@ -269,7 +269,7 @@ extension Store {
         db,
         sql: """
           SELECT r.type AS type, r.id AS id,
-            EXISTS (SELECT 1 FROM resources o WHERE o.cohort = r.cohort AND o.type = r.type AND o.id = r.id
+            EXISTS (SELECT 1 FROM resources o INDEXED BY resources_current WHERE o.cohort = r.cohort AND o.type = r.type AND o.id = r.id
                     AND \(valid("o", "?"))) AS existed
           FROM resources r
           WHERE r.cohort = ? AND \(valid("r", "?")) AND r.valid_from > ?\(typeClause)
@@ -289,7 +289,7 @@ extension Store {
         sql: """
           SELECT r.type AS type, r.id AS id FROM resources r
           WHERE r.cohort = ? AND \(valid("r", "?"))\(typeClause)
-            AND NOT EXISTS (SELECT 1 FROM resources n WHERE n.cohort = r.cohort AND n.type = r.type AND n.id = r.id
+            AND NOT EXISTS (SELECT 1 FROM resources n INDEXED BY resources_current WHERE n.cohort = r.cohort AND n.type = r.type AND n.id = r.id
                             AND \(valid("n", "?")))
           ORDER BY r.type, r.id
           """, arguments: args([cohort, a, a, b, b]))
