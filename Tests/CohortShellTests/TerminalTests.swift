@@ -50,7 +50,7 @@ struct TerminalTests {
 
     // Ctrl-D leaves; the history survives a restart (and is private).
     tmux.send(keys: "C-d")
-    try tmux.waitFor { $0.contains("[exited]") }
+    try tmux.waitForExit()
     let history = dir + "/history"
     let attributes = try FileManager.default.attributesOfItem(atPath: history)
     #expect((attributes[.posixPermissions] as? Int) == 0o600)
@@ -116,9 +116,8 @@ final class Tmux {
   init(cwd: String, command: String) throws {
     self.cwd = cwd
     let env = "COHORT_HISTFILE=\(cwd)/history NO_COLOR=1 TERM=xterm"
-    // remain-on-exit lets the test see that the shell left.
-    tmux(["new-session", "-d", "-s", "t", "-x", "120", "-y", "40", "-c", cwd, "env \(env) \(command)"])
-    tmux(["set-option", "-t", "t", "remain-on-exit", "on"])
+    // `timeout` makes the shell (and with it this tmux server) stop by itself even if the test dies.
+    tmux(["new-session", "-d", "-s", "t", "-x", "120", "-y", "40", "-c", cwd, "timeout 120 env \(env) \(command)"])
   }
 
   /// Runs tmux with posix_spawn + waitpid (the tmux server daemonises; Foundation's Process can
@@ -144,7 +143,21 @@ final class Tmux {
 
   func send(literal text: String) { tmux(["send-keys", "-t", "t", "-l", text]) }
   func send(keys: String) { tmux(["send-keys", "-t", "t", keys]) }
-  func capture() -> String { tmux(["capture-pane", "-p", "-t", "t", "-S", "-200"]) + tmux(["display", "-p", "-t", "t", "#{?pane_dead,[exited],}"]) }
+  func capture() -> String { tmux(["capture-pane", "-p", "-t", "t", "-S", "-200"]) }
+
+  /// The session is gone once the shell has exited.
+  var alive: Bool { tmux(["list-sessions", "-F", "#{session_name}"]).contains("t") }
+
+  func waitForExit(timeout: TimeInterval = 15) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      if !alive { return }
+      Thread.sleep(forTimeInterval: 0.1)
+    }
+    Issue.record("the shell did not exit; the screen was:\n\(capture())")
+    struct Timeout: Error {}
+    throw Timeout()
+  }
 
   func waitFor(timeout: TimeInterval = 15, _ predicate: (String) -> Bool) throws {
     let deadline = Date().addingTimeInterval(timeout)
