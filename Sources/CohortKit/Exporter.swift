@@ -17,8 +17,6 @@ public struct ExportOptions: Sendable {
   public var resume = false
   public var parallel = 4
   public var acceptPartial = false
-  public var dryRun = false
-  public var lenient = false
   /// Other origins the token may be sent to (manifest file URLs on another host).
   public var allowOrigins: [String] = []
   public init() {}
@@ -507,15 +505,29 @@ public final class Exporter: Sendable {
     _ = rename(temp, path)
   }
 
+  /// Each line of a small NDJSON file (error and deleted files) as a decoded object, in one pass over the file.
+  private func forEachObject(path: String, _ body: ([String: Any]) throws -> Void) throws {
+    var pending = Data()
+    func emit(_ line: Data) throws {
+      if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] { try body(object) }
+    }
+    try NDJSONFile.readChunks(path: path) { chunk in
+      pending.append(contentsOf: chunk)
+      while let newline = pending.firstIndex(of: 0x0A) {
+        try emit(pending[pending.startIndex..<newline])
+        pending.removeSubrange(pending.startIndex...newline)
+      }
+    }
+    if !pending.isEmpty { try emit(pending) }
+  }
+
   /// True when an error file holds an issue of severity error or fatal (C40).
   private func hasErrors(files: [FileRecord], cohort: String) throws -> Bool {
     for file in files where file.kind == "error" {
       var found = false
-      try NDJSONFile.scan(path: workspace.cohortFolder(cohort) + "/" + file.path) { line in
+      try forEachObject(path: workspace.cohortFolder(cohort) + "/" + file.path) { object in
         if found { return }
-        let data = try NDJSONFile.readLine(path: workspace.cohortFolder(cohort) + "/" + file.path, offset: line.offset, length: line.length)
-        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-          let issues = object["issue"] as? [[String: Any]],
+        if let issues = object["issue"] as? [[String: Any]],
           issues.contains(where: { ["error", "fatal"].contains($0["severity"] as? String ?? "") })
         {
           found = true
@@ -531,9 +543,7 @@ public final class Exporter: Sendable {
     var deletes: [(type: String, id: String)] = []
     for file in files where file.kind == "deleted" {
       let path = workspace.cohortFolder(cohort) + "/" + file.path
-      try NDJSONFile.scan(path: path) { line in
-        let data = try NDJSONFile.readLine(path: path, offset: line.offset, length: line.length)
-        guard let bundle = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
+      try forEachObject(path: path) { bundle in
         for entry in bundle["entry"] as? [[String: Any]] ?? [] {
           guard let request = entry["request"] as? [String: Any], (request["method"] as? String)?.uppercased() == "DELETE",
             let url = request["url"] as? String

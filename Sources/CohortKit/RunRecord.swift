@@ -148,9 +148,11 @@ public struct RunRecord: Codable, Sendable, Equatable {
     }
   }
 
+  /// Options whose value is a secret: never in history, records or echoed text.
+  public static let secretOptions: Set<String> = ["--bearer-token", "--token", "--password", "--client-secret", "--secret"]
+
   /// Redacts secrets (values of secret options, bearer tokens) and patient identifiers (`Patient/x` → `Patient/…`).
   public static func redact(_ words: [String]) -> [String] {
-    let secretOptions: Set<String> = ["--bearer-token", "--token", "--password", "--client-secret", "--secret"]
     var out: [String] = []
     var hideNext = false
     for word in words {

@@ -122,13 +122,11 @@ enum CommandTableNames {
 
 /// Lines that carry a secret are never written to the history.
 public enum Secrets {
-  static let secretOptions: Set<String> = ["--bearer-token", "--token", "--password", "--client-secret", "--secret"]
-
   public static func lineCarriesSecret(_ line: String) -> Bool {
     let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "=" }).map(String.init)
     for word in words {
       let bare = word.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
-      if secretOptions.contains(bare) { return true }
+      if RunRecord.secretOptions.contains(bare) { return true }
       if bare.hasPrefix("eyJ") && bare.count > 20 { return true }  // a JWT
       if bare.lowercased() == "bearer" { return true }
       if bare.contains("-----BEGIN") { return true }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CohortKit
 import CohortStore
+import FHIRBulk
 import Foundation
 
 /// Tab completion: commands, subcommands, options, and names from the store.
@@ -40,7 +41,7 @@ enum Completion {
   static func values(for option: String, session: Session) -> [String] {
     switch option {
     case "--server": return names(session) { try $0.servers().map(\.name) }
-    case "--type", "--types": return CommonResourceTypes.all
+    case "--type", "--types": return FHIRResourceTypes.r4.sorted()
     case "--format": return OutputFormat.allCases.map(\.rawValue)
     case "--auth": return ["none", "bearer", "smart"]
     case "--kickoff": return ["get", "post"]
@@ -80,14 +81,4 @@ enum OptionNames {
     cache[ObjectIdentifier(command)] = sorted
     return sorted
   }
-}
-
-/// Resource types offered for completion (the ones researchers export most).
-enum CommonResourceTypes {
-  static let all = [
-    "AllergyIntolerance", "CarePlan", "CareTeam", "Claim", "Condition", "Device", "DiagnosticReport",
-    "DocumentReference", "Encounter", "ExplanationOfBenefit", "Group", "ImagingStudy", "Immunization",
-    "Location", "Medication", "MedicationAdministration", "MedicationRequest", "Observation", "Organization",
-    "Patient", "Practitioner", "PractitionerRole", "Procedure", "Provenance", "ServiceRequest",
-  ]
 }

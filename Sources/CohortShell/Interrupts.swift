@@ -1,4 +1,3 @@
-@preconcurrency import CLibEdit
 import CCohortSupport
 import Foundation
 
