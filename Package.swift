@@ -54,11 +54,17 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]),
 
-    // CohortKit: workflows (export, snapshots, diff, summary, history, notebooks).
+    // FHIRPath: a FHIRPath evaluator over JSON (the SQL-on-FHIR v2 subset and more). Knows nothing of cohorts.
+    .target(name: "FHIRPath"),
+
+    // SQLOnFHIR: SQL-on-FHIR v2 ViewDefinitions run over resources. Knows nothing of cohorts or SQLite.
+    .target(name: "SQLOnFHIR", dependencies: ["FHIRPath"]),
+
+    // CohortKit: workflows (export, snapshots, diff, summary, history, notebooks, views).
     .target(
       name: "CohortKit",
       dependencies: [
-        "CohortStore", "FHIRBulk", "NDJSON",
+        "CohortStore", "FHIRBulk", "NDJSON", "SQLOnFHIR",
         .product(name: "Crypto", package: "swift-crypto"),
       ]),
 
@@ -88,6 +94,8 @@ let package = Package(
 
     .testTarget(name: "NDJSONTests", dependencies: ["NDJSON"]),
     .testTarget(name: "CohortStoreTests", dependencies: ["CohortStore"]),
+    .testTarget(name: "FHIRPathTests", dependencies: ["FHIRPath"]),
+    .testTarget(name: "SQLOnFHIRTests", dependencies: ["SQLOnFHIR", "FHIRPath"]),
     .testTarget(
       name: "FHIRBulkTests",
       dependencies: [

@@ -1,0 +1,1 @@
+// FHIRPath evaluator (work in progress).
