@@ -67,4 +67,39 @@ public enum Registry {
       }
     }
   }
+
+  /// Validates `Type?query` filters for a cohort's definition.
+  public static func validateTypeFilters(_ filters: [String]) throws {
+    for filter in filters {
+      let type = CohortDefinition.filterType(filter)
+      guard filter.contains("?"), ResourceTypes.isPlausible(type), !filter.hasSuffix("?") else {
+        throw KitError.invalidArgument("'\(filter)' is not a _typeFilter query (expected Type?param=value, e.g. Observation?code=4548-4)")
+      }
+    }
+  }
+
+  /// Changes a cohort's definition. Returns the resource types whose watermarks were reset (their next
+  /// `--incremental` pulls them in full): a watermark belongs to the request shape it came from.
+  public static func setDefinition(
+    cohort name: String, types: [String]?, typeFilters: [String]?, elements: [String]?, store: Store
+  ) throws -> (cohort: CohortRecord, reset: [String]) {
+    var cohort = try store.cohort(named: name)
+    let before = CohortDefinition(cohort)
+    if let types { cohort.defaultTypes = types.isEmpty ? nil : types.joined(separator: ",") }
+    if let typeFilters {
+      try validateTypeFilters(typeFilters)
+      cohort.typeFilters = typeFilters
+    }
+    if let elements { cohort.elements = elements }
+    let after = CohortDefinition(cohort)
+    var reset: [String] = []
+    for mark in try store.watermarks(cohort: name) {
+      let type = mark.resourceType
+      let stillIn = type == CohortDefinition.allTypes ? after.types.isEmpty : after.contains(type)
+      if !stillIn || after.shape(of: type) != before.shape(of: type) { reset.append(type) }
+    }
+    try store.updateCohort(cohort)
+    if !reset.isEmpty { _ = try store.deleteWatermarks(cohort: name, types: reset) }
+    return (cohort, reset.sorted())
+  }
 }

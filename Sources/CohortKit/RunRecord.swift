@@ -149,35 +149,10 @@ public struct RunRecord: Codable, Sendable, Equatable {
   }
 
   /// Options whose value is a secret: never in history, records or echoed text.
-  public static let secretOptions: Set<String> = ["--bearer-token", "--token", "--password", "--client-secret", "--secret"]
+  public static var secretOptions: Set<String> { Redaction.secretOptions }
 
-  /// Redacts secrets (values of secret options, bearer tokens) and patient identifiers (`Patient/x` → `Patient/…`).
-  public static func redact(_ words: [String]) -> [String] {
-    var out: [String] = []
-    var hideNext = false
-    for word in words {
-      if hideNext {
-        out.append("<redacted>")
-        hideNext = false
-        continue
-      }
-      if secretOptions.contains(word) {
-        out.append(word)
-        hideNext = true
-        continue
-      }
-      if word.hasPrefix("eyJ") || word.lowercased().hasPrefix("bearer ") {
-        out.append("<redacted>")
-        continue
-      }
-      if let slash = word.firstIndex(of: "/"), word[..<slash] == "Patient", word.index(after: slash) < word.endIndex {
-        out.append("Patient/<redacted>")
-        continue
-      }
-      out.append(word)
-    }
-    return out
-  }
+  /// Redacts secrets and patient identifiers (one rule: `Redaction`).
+  public static func redact(_ words: [String]) -> [String] { Redaction.words(words) }
 }
 
 /// `verify NOTEBOOK`: every file of the record present and unchanged, the index agreeing, no extra files.

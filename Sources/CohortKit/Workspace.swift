@@ -86,7 +86,7 @@ public final class Workspace: Sendable {
     if !exists {
       guard create else { throw KitError.noWorkspace(searchedFrom: path) }
       do {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try Workspace.makePrivateFolder(path)
       } catch {
         throw StoreError.notWritable(path: path, reason: "cannot create the folder")
       }
@@ -102,6 +102,19 @@ public final class Workspace: Sendable {
 
   /// The folder of a cohort's exports.
   public func cohortFolder(_ cohort: String) -> String { path + "/" + cohort }
+
+  /// Creates a folder (and its parents) readable by the owner only: exports hold patient data.
+  public static func makePrivateFolder(_ path: String) throws {
+    try FileManager.default.createDirectory(
+      atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+  }
+
+  /// Writes a file readable by the owner only.
+  public static func writePrivate(_ data: Data, to path: String) throws {
+    guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+      throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+    }
+  }
 }
 
 /// A lock-protected optional, so `Workspace` stays Sendable.

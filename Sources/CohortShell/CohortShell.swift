@@ -5,6 +5,8 @@ import Foundation
 /// The front end: argv → REPL | script | `-c` | one command; exit codes.
 public enum CohortMain {
   public static func main() async -> Never {
+    // Everything cohort writes (exports, the store, logs, records) may hold patient data: owner only.
+    umask(0o077)
     let status = await run(arguments: Array(CommandLine.arguments.dropFirst()))
     exit(status)
   }
@@ -122,17 +124,7 @@ enum CommandTableNames {
 
 /// Lines that carry a secret are never written to the history.
 public enum Secrets {
-  public static func lineCarriesSecret(_ line: String) -> Bool {
-    let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "=" }).map(String.init)
-    for word in words {
-      let bare = word.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
-      if RunRecord.secretOptions.contains(bare) { return true }
-      if bare.hasPrefix("eyJ") && bare.count > 20 { return true }  // a JWT
-      if bare.lowercased() == "bearer" { return true }
-      if bare.contains("-----BEGIN") { return true }
-    }
-    return false
-  }
+  public static func lineCarriesSecret(_ line: String) -> Bool { Redaction.lineCarriesSecret(line) }
 }
 
 /// The interactive loop.

@@ -45,7 +45,9 @@ struct ExportCommand: ShellCommand {
   @Option(help: "Parallel downloads (1–10).") var parallel = 4
   @Flag(help: "Resume the cohort's unfinished job (the default when there is one).") var resume = false
   @Flag(help: "Cancel the cohort's unfinished job (DELETE on the server) and mark it cancelled.") var cancel = false
+  @Flag(help: "List the ids the server has now (_elements=id) and remove from the state what it no longer has.") var reconcile = false
   @Flag(name: .customLong("accept-partial"), help: "Advance watermarks even when the server reported errors.") var acceptPartial = false
+  @Flag(name: .customLong("keep-failed"), help: "Keep the folder of a failed or cancelled export (removed by default).") var keepFailed = false
   @Flag(name: .customLong("dry-run"), help: "Print the kick-off request and send nothing.") var dryRun = false
   @Option(name: .customLong("allow-origin"), help: "Another host the token may be sent to for manifest files (repeatable).") var allowOrigins: [String] = []
   @OptionGroup var output: FormatOption
@@ -61,7 +63,7 @@ struct ExportCommand: ShellCommand {
       workspace: session.workspace, store: store, factory: session.clientFactory, events: handler,
       note: { [session] in session.note($0) })
     if cancel {
-      let job = try await exporter.cancel(cohortName: cohort)
+      let job = try await exporter.cancel(cohortName: cohort, keepFiles: keepFailed)
       session.note("export #\(job.seq) of \(cohort) cancelled")
       return
     }
@@ -77,11 +79,22 @@ struct ExportCommand: ShellCommand {
     options.resume = resume
     options.parallel = parallel
     options.acceptPartial = acceptPartial
+    options.keepFailed = keepFailed
+    options.reconcile = reconcile
     options.allowOrigins = allowOrigins
     if dryRun {
-      let request = try exporter.dryRun(cohortName: cohort, options: options)
-      session.print((request.body == nil ? "GET " : "POST ") + request.url)
-      if let body = request.body { session.print(body) }
+      let dry = try exporter.dryRun(cohortName: cohort, options: options)
+      for line in dry.plan.notes { session.note(line) }
+      if dry.plan.side, let reason = dry.plan.reason {
+        session.note("side export: \(reason) — it would move no watermark and change nothing in the cohort's state")
+      }
+      for (index, request) in dry.requests.enumerated() {
+        if dry.requests.count > 1 {
+          session.print("# kick-off \(index + 1) of \(dry.requests.count): _since \(dry.plan.jobs[index].parameters.since ?? "(none: full)")")
+        }
+        session.print((request.body == nil ? "GET " : "POST ") + request.url)
+        if let body = request.body { session.print(body) }
+      }
       return
     }
     let outcome: ExportOutcome
@@ -94,14 +107,27 @@ struct ExportCommand: ShellCommand {
     }
     let job = outcome.export
     let i = outcome.ingest
-    let rows: [[String]] = [
-      ["snapshot", "#\(job.seq)"], ["kind", job.kind], ["since", job.since ?? ""],
-      ["transactionTime", job.transactionTime ?? ""], ["files", String(outcome.files)],
+    var rows: [[String]] = [
+      ["snapshot", "#\(job.seq)"], ["kind", job.side ? job.kind + " (side export)" : job.kind], ["since", job.since ?? ""],
+      ["transactionTime", job.transactionTime ?? ""],
+    ]
+    let pulls = outcome.jobs.filter { $0.role != .joiners }
+    if pulls.count > 1 {
+      for j in pulls {
+        rows.append(["kick-off \(j.ordinal)", "\(j.types ?? "(all types)") since \(j.since ?? "(full)") → \(j.transactionTime ?? "")"])
+      }
+    }
+    if let joiners = outcome.jobs.first(where: { $0.role == .joiners }) {
+      rows.append(["joiners' history", joiners.transactionTime ?? (joiners.error == nil ? "" : "refused by the server")])
+    }
+    rows += [
+      ["files", String(outcome.files)],
       ["resources", String(outcome.resources)], ["added", String(i.added)], ["changed", String(i.changed)],
       ["removed", String(i.removed)], ["unchanged", String(i.unchanged)],
       ["joined", String(i.joined.count)], ["left", String(i.left.count)],
-      ["outcome", job.outcome ?? ""],
     ]
+    if let deletions = job.deletions { rows.append(["deletions", deletions]) }
+    rows.append(["outcome", job.outcome ?? ""])
     session.emit(Table(columns: ["field", "value"], rows: rows), format: output.format)
   }
 }

@@ -42,7 +42,7 @@ final class Recorder {
 
   func finish(status: Int32, session: Session) throws {
     record.finished = isoNow()
-    record.variables = session.variables.filter { !Secrets.lineCarriesSecret($0.value) }
+    record.variables = session.variables.filter { !Redaction.secretName($0.key) && !Secrets.lineCarriesSecret($0.value) }
     record.exitStatus = status
     if session.workspace.exists {
       try record.collect(store: try session.store(create: false), workspace: session.workspace, afterExportID: baselineExportID)

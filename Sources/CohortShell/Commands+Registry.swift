@@ -145,7 +145,7 @@ struct ServerRename: ShellCommand {
 struct CohortGroupCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cohort", abstract: "Name cohorts: a FHIR Group on a registered server.",
-    subcommands: [CohortAdd.self, CohortList.self, CohortShow.self, CohortRemove.self, CohortRename.self])
+    subcommands: [CohortAdd.self, CohortSet.self, CohortList.self, CohortShow.self, CohortRemove.self, CohortRename.self])
 }
 
 struct CohortAdd: ShellCommand {
@@ -154,16 +154,45 @@ struct CohortAdd: ShellCommand {
   @Option(help: "Server name.") var server: String
   @Option(help: "FHIR Group id.") var group: String
   @Option(help: "Default resource types, comma-separated (e.g. Patient,Observation).") var types: String?
+  @Option(name: .customLong("type-filter"), help: "A _typeFilter query that is part of the cohort (repeatable).") var typeFilters: [String] = []
+  @Option(help: "_elements that are part of the cohort, comma-separated.") var elements: String?
   @Option(help: "A note for the record.") var note: String?
 
   func execute(in session: Session) async throws {
     let typeList = try ResourceTypes.parseList(types)
+    try Registry.validateTypeFilters(typeFilters)
     let store = try session.store(create: true)
     try store.addCohort(
       CohortRecord(
         name: name, server: server, groupID: group,
-        defaultTypes: typeList.isEmpty ? nil : typeList.joined(separator: ","), note: note))
+        defaultTypes: typeList.isEmpty ? nil : typeList.joined(separator: ","), note: note, typeFilters: typeFilters,
+        elements: elements.map { $0.split(separator: ",").map(String.init) } ?? []))
     session.note("added cohort \(name) → Group/\(group) on \(server)")
+  }
+}
+
+struct CohortSet: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "set",
+    abstract: "Change a cohort's definition (types, type filters, elements); says which watermarks it resets.")
+  @Argument(help: "Cohort name.") var name: String
+  @Option(help: "Resource types, comma-separated; '' for every type.") var types: String?
+  @Option(name: .customLong("type-filter"), help: "A _typeFilter query (repeatable); replaces the cohort's filters.") var typeFilters: [String] = []
+  @Flag(name: .customLong("no-type-filter"), help: "Remove the cohort's type filters.") var noTypeFilter = false
+  @Option(help: "_elements, comma-separated; '' for whole resources.") var elements: String?
+
+  func execute(in session: Session) async throws {
+    let store = try session.store(create: false)
+    let filters: [String]? = noTypeFilter ? [] : (typeFilters.isEmpty ? nil : typeFilters)
+    let result = try Registry.setDefinition(
+      cohort: name, types: try types.map { try ResourceTypes.parseList($0) }, typeFilters: filters,
+      elements: elements.map { $0.split(separator: ",").map(String.init) }, store: store)
+    let reset = result.reset.map { $0 == "*" ? "every type" : $0 }
+    session.note(
+      "cohort \(name): "
+        + (reset.isEmpty
+          ? "definition updated; no watermark changed"
+          : "definition updated; watermarks reset for \(reset.joined(separator: ", ")) (the next --incremental pulls them in full)"))
   }
 }
 
@@ -202,6 +231,7 @@ struct CohortShow: ShellCommand {
     let snaps = exports.filter { $0.phase == .committed }
     var rows = [
       ["name", c.name], ["server", c.server], ["group", c.groupID], ["types", c.defaultTypes ?? "(all)"],
+      ["type filters", c.typeFilters.joined(separator: " ")], ["elements", c.elements.joined(separator: ",")],
       ["note", c.note ?? ""], ["created", c.createdAt], ["exports", String(exports.count)],
       ["snapshots", String(snaps.count)], ["folder", session.workspace.cohortFolder(name)],
     ]

@@ -1,3 +1,4 @@
+import CohortKit
 import Foundation
 
 /// Output formats of every command that prints results.
@@ -16,6 +17,8 @@ public struct Table: Sendable, Equatable {
 
   /// Renders for a terminal (box-less aligned columns with a rule) or plain (tab-separated).
   public func render(_ format: OutputFormat) -> String {
+    // Text from servers never reaches the terminal raw: control characters are shown escaped.
+    let rows = format == .json ? self.rows : self.rows.map { $0.map(Sanitize.line) }
     switch format {
     case .table:
       var widths = columns.map { $0.count }

@@ -93,15 +93,16 @@ public final class Session: @unchecked Sendable {
   }
 
   /// A diagnostic on stderr.
-  public func note(_ text: String) { stderr.write(text + "\n") }
+  /// Diagnostics may quote servers: control characters are escaped, secrets redacted.
+  public func note(_ text: String) { stderr.write(Redaction.text(Sanitize.text(text)) + "\n") }
 
   public func warn(_ text: String) {
-    stderr.write((color ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: ") + text + "\n")
+    stderr.write((color ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: ") + Redaction.text(Sanitize.text(text)) + "\n")
   }
 
   public func error(_ text: String, at location: SourceLocation?) {
     let label = color ? "\u{1B}[31merror:\u{1B}[0m " : "error: "
-    stderr.write((location.map { "\($0.description): " } ?? "") + label + text + "\n")
+    stderr.write((location.map { "\($0.description): " } ?? "") + label + Redaction.text(Sanitize.text(text)) + "\n")
   }
 
   /// The store, created on first write with a one-line notice.

@@ -75,10 +75,14 @@ public struct CohortRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
   public var defaultTypes: String?
   public var note: String?
   public var createdAt: String
+  /// The definition's `_typeFilter` queries as a JSON array of strings (nil: none).
+  public var typeFiltersJSON: String?
+  /// The definition's `_elements`, comma-separated (nil: whole resources).
+  public var elementsList: String?
 
   public init(
     name: String, server: String, groupID: String, defaultTypes: String? = nil, note: String? = nil,
-    createdAt: String = isoNow()
+    createdAt: String = isoNow(), typeFilters: [String] = [], elements: [String] = []
   ) {
     self.name = name
     self.server = server
@@ -86,10 +90,32 @@ public struct CohortRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     self.defaultTypes = defaultTypes
     self.note = note
     self.createdAt = createdAt
+    self.typeFilters = typeFilters
+    self.elements = elements
   }
 
   public var types: [String] {
     (defaultTypes ?? "").split(separator: ",").map { String($0) }.filter { !$0.isEmpty }
+  }
+
+  /// The definition's `_typeFilter` queries (`Type?query`).
+  public var typeFilters: [String] {
+    get {
+      guard let text = typeFiltersJSON, let data = text.data(using: .utf8),
+        let list = try? JSONDecoder().decode([String].self, from: data)
+      else { return [] }
+      return list
+    }
+    set {
+      typeFiltersJSON =
+        newValue.isEmpty ? nil : String(decoding: (try? JSONEncoder().encode(newValue)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+  }
+
+  /// The definition's `_elements`.
+  public var elements: [String] {
+    get { (elementsList ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty } }
+    set { elementsList = newValue.isEmpty ? nil : newValue.joined(separator: ",") }
   }
 
   enum CodingKeys: String, CodingKey {
@@ -98,6 +124,8 @@ public struct CohortRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     case defaultTypes = "default_types"
     case note
     case createdAt = "created_at"
+    case typeFiltersJSON = "type_filters"
+    case elementsList = "elements"
   }
 }
 
@@ -138,6 +166,13 @@ public struct ExportRecord: Codable, Sendable, Equatable, FetchableRecord, Mutab
   public var resources: Int
   public var bytes: Int64
   public var serverSoftware: String?
+  /// A side export (`--type-filter`, `--elements`, types outside the definition, or a `--since` that would leave
+  /// a gap): kept and readable, but it moves no watermark and changes no current state.
+  public var side: Bool = false
+  /// `reported` when every job's manifest carried a `deleted` array, `not reported` when one did not.
+  public var deletions: String?
+  /// A one-line explanation shown in `history` (why a side export, what was reconciled…).
+  public var note: String?
 
   public init(
     cohort: String, seq: Int, kind: String, since: String?, until: String?, types: String?,
@@ -176,6 +211,7 @@ public struct ExportRecord: Codable, Sendable, Equatable, FetchableRecord, Mutab
     case finishedAt = "finished_at"
     case error, outcome, files, resources, bytes
     case serverSoftware = "server_software"
+    case side, deletions, note
   }
 }
 
@@ -183,6 +219,8 @@ public struct ExportRecord: Codable, Sendable, Equatable, FetchableRecord, Mutab
 public struct FileRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
   public static let databaseTableName = "files"
   public var exportID: Int64
+  /// The server job the file came from (nil for files recorded before v4).
+  public var jobID: Int64?
   /// output, deleted, error
   public var kind: String
   public var type: String
@@ -194,10 +232,11 @@ public struct FileRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
   public var sha256: String
 
   public init(
-    exportID: Int64, kind: String, type: String, url: String, path: String, bytes: Int64, lines: Int,
-    sha256: String
+    exportID: Int64, jobID: Int64? = nil, kind: String, type: String, url: String, path: String, bytes: Int64,
+    lines: Int, sha256: String
   ) {
     self.exportID = exportID
+    self.jobID = jobID
     self.kind = kind
     self.type = type
     self.url = url
@@ -209,6 +248,7 @@ public struct FileRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
 
   enum CodingKeys: String, CodingKey {
     case exportID = "export_id"
+    case jobID = "job_id"
     case kind, type, url, path, bytes, lines, sha256
   }
 }
@@ -220,12 +260,16 @@ public struct WatermarkRecord: Codable, Sendable, Equatable, FetchableRecord, Pe
   public var resourceType: String
   public var transactionTime: String
   public var exportID: Int64
+  /// The request shape the watermark belongs to (the type's filters and elements in the cohort's definition):
+  /// a watermark is only used for a request of the same shape.
+  public var shape: String
 
-  public init(cohort: String, resourceType: String, transactionTime: String, exportID: Int64) {
+  public init(cohort: String, resourceType: String, transactionTime: String, exportID: Int64, shape: String = "") {
     self.cohort = cohort
     self.resourceType = resourceType
     self.transactionTime = transactionTime
     self.exportID = exportID
+    self.shape = shape
   }
 
   enum CodingKeys: String, CodingKey {
@@ -233,6 +277,7 @@ public struct WatermarkRecord: Codable, Sendable, Equatable, FetchableRecord, Pe
     case resourceType = "resource_type"
     case transactionTime = "transaction_time"
     case exportID = "export_id"
+    case shape
   }
 }
 

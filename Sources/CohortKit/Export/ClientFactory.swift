@@ -1,0 +1,51 @@
+import CohortStore
+import FHIRBulk
+import Foundation
+
+/// Builds protocol clients for registered servers (auth from the server's settings).
+public struct ClientFactory: Sendable {
+  public var environment: [String: String]
+  public var userAgent = "cohort/0.1 (FHIR Bulk Data client)"
+  /// Extra token providers by auth kind (SMART plugs in here).
+  public var smartProvider: (@Sendable (ServerRecord) throws -> any AccessTokenProvider)?
+  public var pollPolicy = PollPolicy()
+  public var downloadPolicy = DownloadPolicy()
+
+  public init(environment: [String: String]) { self.environment = environment }
+
+  public func tokenProvider(for server: ServerRecord) throws -> (any AccessTokenProvider)? {
+    switch server.authKind {
+    case .none:
+      return nil
+    case .bearer:
+      if let env = server.tokenEnv {
+        guard let token = environment[env], !token.isEmpty else {
+          throw ExportError.missingToken(
+            "server '\(server.name)' takes its bearer token from the environment variable \(env), which is not set; export it and try again")
+        }
+        return StaticTokenProvider(token)
+      }
+      if let file = server.tokenFile {
+        guard let data = FileManager.default.contents(atPath: file),
+          let token = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty
+        else {
+          throw ExportError.missingToken("server '\(server.name)' reads its bearer token from \(file), which is missing or empty")
+        }
+        return StaticTokenProvider(token)
+      }
+      throw ExportError.missingToken("server '\(server.name)' has --auth bearer but no token source")
+    case .smart:
+      guard let smartProvider else {
+        throw ExportError.failed("SMART Backend Services is not available in this build")
+      }
+      return try smartProvider(server)
+    }
+  }
+
+  public func client(for server: ServerRecord, events: @escaping @Sendable (BulkEvent) -> Void) throws -> BulkClient {
+    let endpoint = BulkEndpoint(
+      baseURL: server.baseURL, kickoffMethod: server.kickoffMethod == "post" ? .post : .get,
+      auth: try tokenProvider(for: server), userAgent: userAgent)
+    return BulkClient(endpoint: endpoint, pollPolicy: pollPolicy, downloadPolicy: downloadPolicy, events: events)
+  }
+}
