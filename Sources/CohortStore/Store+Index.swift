@@ -31,205 +31,67 @@ public struct IndexEntry: Sendable, Equatable {
   }
 }
 
-/// What committing an export changed in the cohort's state.
-public struct IngestResult: Sendable, Equatable, Codable {
-  public var added = 0
-  public var changed = 0
-  public var unchanged = 0
-  public var removed = 0
-  public var ignoredOlder = 0
-  public var joined: [String] = []
-  public var left: [String] = []
-  public init() {}
-}
-
-/// Everything that is applied together when an export commits.
-public struct CommitPlan: Sendable {
-  public var export: ExportRecord
-  /// A full export re-baselines: current ids of these types that it did not return are removed.
-  /// nil = no re-baseline (incremental). An empty array means every type.
-  public var rebaselineTypes: [String]?
-  /// `Type/id` pairs from the manifest's `deleted` files.
-  public var deletes: [(type: String, id: String)]
-  /// The Group's current members (Patient ids), when known.
-  public var members: [String]?
-  /// Watermarks to advance (type → transactionTime verbatim). Empty for a partial export.
-  public var watermarks: [String: String]
-
-  public init(
-    export: ExportRecord, rebaselineTypes: [String]?, deletes: [(type: String, id: String)],
-    members: [String]?, watermarks: [String: String]
-  ) {
-    self.export = export
-    self.rebaselineTypes = rebaselineTypes
-    self.deletes = deletes
-    self.members = members
-    self.watermarks = watermarks
-  }
-}
-
 extension Store {
-  /// Commits an export in ONE transaction: the export row (phase committed), the resource index
-  /// (upserts by type/id: same hash → nothing; newer `meta.lastUpdated` wins), deletes, membership and
-  /// watermarks. `produce` streams the entries of the export's files and runs inside the transaction.
-  /// Applying the same entries again changes nothing.
-  public func commitExport(
-    _ plan: CommitPlan, produce: ((IndexEntry) throws -> Void) throws -> Void
-  ) throws -> IngestResult {
-    guard let exportID = plan.export.id else { throw StoreError.database("export has no id") }
-    let cohort = plan.export.cohort
-    return try write { db in
-      var result = IngestResult()
-      let current = try db.makeStatement(
-        sql: """
-          SELECT rowid, hash, last_updated FROM resources
-          WHERE cohort = ? AND type = ? AND id = ? AND valid_to IS NULL
-          """)
-      let close = try db.makeStatement(sql: "UPDATE resources SET valid_to = ? WHERE rowid = ?")
-      let insert = try db.makeStatement(
-        sql: """
-          INSERT INTO resources (cohort, type, id, version_id, last_updated, hash, patient, valid_from,
-            valid_to, file, offset, length)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
-          """)
-      let rebaseline = plan.rebaselineTypes != nil
-      if rebaseline {
-        try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS seen (type TEXT NOT NULL, id TEXT NOT NULL)")
-        try db.execute(sql: "DELETE FROM temp.seen")
-      }
-      let markSeen = rebaseline ? try db.makeStatement(sql: "INSERT INTO temp.seen VALUES (?, ?)") : nil
-
-      try produce { entry in
-        try markSeen?.execute(arguments: [entry.type, entry.id])
-        let row = try Row.fetchOne(current, arguments: [cohort, entry.type, entry.id])
-        if let row {
-          let hash: String = row["hash"]
-          if hash == entry.hash {
-            result.unchanged += 1
-            return
-          }
-          let existingUpdated: String? = row["last_updated"]
-          if let existingUpdated, let incoming = entry.lastUpdated,
-            instantOrder(incoming, existingUpdated) == .orderedAscending
-          {
-            result.ignoredOlder += 1
-            return
-          }
-          let rowid: Int64 = row["rowid"]
-          try close.execute(arguments: [exportID, rowid])
-          result.changed += 1
-        } else {
-          result.added += 1
-        }
-        try insert.execute(arguments: [
-          cohort, entry.type, entry.id, entry.versionId, entry.lastUpdated, entry.hash, entry.patient,
-          exportID, entry.file, entry.offset, entry.length,
-        ])
-      }
-
-      for (type, id) in plan.deletes {
-        try db.execute(
-          sql: """
-            UPDATE resources SET valid_to = ?
-            WHERE cohort = ? AND type = ? AND id = ? AND valid_to IS NULL AND valid_from < ?
-            """, arguments: [exportID, cohort, type, id, exportID])
-        result.removed += db.changesCount
-      }
-
-      if let types = plan.rebaselineTypes {
-        var sql = """
-          UPDATE resources SET valid_to = ?
-          WHERE cohort = ? AND valid_to IS NULL AND valid_from < ?
-            AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.type = resources.type AND s.id = resources.id)
-          """
-        var arguments: StatementArguments = [exportID, cohort, exportID]
-        if !types.isEmpty {
-          sql += " AND type IN (\(types.map { _ in "?" }.joined(separator: ",")))"
-          arguments += StatementArguments(types)
-        }
-        try db.execute(sql: sql, arguments: arguments)
-        result.removed += db.changesCount
-        try db.execute(sql: "DELETE FROM temp.seen")
-      }
-
-      if let members = plan.members {
-        let previous = Set(
-          try String.fetchAll(
-            db, sql: "SELECT patient FROM members WHERE cohort = ? AND valid_to IS NULL", arguments: [cohort]))
-        let now = Set(members)
-        let hadMembers = try Bool.fetchOne(
-          db, sql: "SELECT EXISTS (SELECT 1 FROM members WHERE cohort = ?)", arguments: [cohort]) ?? false
-        let joined = now.subtracting(previous).sorted()
-        let left = previous.subtracting(now).sorted()
-        for patient in joined {
-          try db.execute(
-            sql: "INSERT INTO members (cohort, patient, valid_from, valid_to) VALUES (?, ?, ?, NULL)",
-            arguments: [cohort, patient, exportID])
-        }
-        for patient in left {
-          try db.execute(
-            sql: "UPDATE members SET valid_to = ? WHERE cohort = ? AND patient = ? AND valid_to IS NULL",
-            arguments: [exportID, cohort, patient])
-          // A leaver's resources leave the cohort's state at this snapshot.
-          try db.execute(
-            sql: "UPDATE resources SET valid_to = ? WHERE cohort = ? AND patient = ? AND valid_to IS NULL",
-            arguments: [exportID, cohort, patient])
-          result.removed += db.changesCount
-        }
-        if hadMembers {
-          result.joined = joined
-          result.left = left
-        }
-      }
-
-      for (type, time) in plan.watermarks {
-        try WatermarkRecord(cohort: cohort, resourceType: type, transactionTime: time, exportID: exportID)
-          .upsert(db)
-      }
-      var export = plan.export
-      export.phase = .committed
-      try export.update(db)
-      return result
-    }
-  }
-
-  /// Resource counts per type in the state at snapshot `exportID`.
+  /// Resource counts per type in the state at snapshot `exportID` (O(types): read from the counts kept
+  /// at each commit; a scan only for a point before any recorded snapshot).
   public func counts(cohort: String, at exportID: Int64) throws -> [String: Int] {
     try read { db in
-      let rows = try Row.fetchAll(
-        db,
-        sql: """
-          SELECT type, COUNT(*) AS n FROM resources
-          WHERE cohort = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)
-          GROUP BY type
-          """, arguments: [cohort, exportID, exportID])
+      guard let c = try Store.cohortID(db, cohort, create: false) else { return [:] }
+      let names = try Store.typeNames(db)
       var counts: [String: Int] = [:]
-      for row in rows { counts[row["type"]] = row["n"] }
+      for (tid, n) in try Store.countsByType(db, cid: c, at: exportID) where n > 0 { counts[names[tid] ?? "?"] = n }
       return counts
     }
+  }
+
+  static func countsByType(_ db: Database, cid c: Int64, at n: Int64) throws -> [Int64: Int] {
+    var counts: [Int64: Int] = [:]
+    if let snap = try Int64.fetchOne(
+      db, sql: "SELECT MAX(export_id) FROM snapshot_counts WHERE cid = ? AND export_id <= ? AND tid = 0",
+      arguments: [c, n])
+    {
+      for row in try Row.fetchAll(
+        db, sql: "SELECT tid, n FROM snapshot_counts WHERE cid = ? AND export_id = ? AND tid <> 0", arguments: [c, snap])
+      {
+        counts[row[0]] = row[1]
+      }
+      return counts
+    }
+    for row in try Row.fetchAll(
+      db,
+      sql: """
+        SELECT tid, COUNT(*) FROM resources
+        WHERE cid = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) GROUP BY tid
+        """, arguments: [c, n, n])
+    {
+      counts[row[0]] = row[1]
+    }
+    return counts
   }
 
   /// Per-patient resource counts of one type at a snapshot (for `summary --by patient`).
   public func perPatientCounts(cohort: String, at exportID: Int64) throws -> [String: [Int]] {
     try read { db in
-      let rows = try Row.fetchAll(
+      let patients = try members(db: db, cohort: cohort, at: exportID)
+      guard let c = try Store.cohortID(db, cohort, create: false) else { return [:] }
+      let names = try Store.typeNames(db)
+      let memberSet = Set(patients)
+      var perType: [Int64: [String: Int]] = [:]
+      let rows = try Row.fetchCursor(
         db,
         sql: """
-          SELECT m.patient AS patient, r.type AS type, COUNT(r.id) AS n
-          FROM members m LEFT JOIN resources r
-            ON r.cohort = m.cohort AND r.patient = m.patient
-           AND r.valid_from <= ? AND (r.valid_to IS NULL OR r.valid_to > ?)
-          WHERE m.cohort = ? AND m.valid_from <= ? AND (m.valid_to IS NULL OR m.valid_to > ?)
-          GROUP BY m.patient, r.type
-          """, arguments: [exportID, exportID, cohort, exportID, exportID])
-      var perType: [String: [String: Int]] = [:]
-      var patients = Set<String>()
-      for row in rows {
-        let patient: String = row["patient"]
-        patients.insert(patient)
-        if let type: String = row["type"] { perType[type, default: [:]][patient] = row["n"] }
+          SELECT patient, tid, COUNT(*) FROM resources
+          WHERE cid = ? AND patient IS NOT NULL AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)
+          GROUP BY patient, tid
+          """, arguments: [c, exportID, exportID])
+      while let row = try rows.next() {
+        let patient: String = row[0]
+        guard memberSet.contains(patient) else { continue }
+        perType[row[1], default: [:]][patient] = row[2]
       }
-      return perType.mapValues { counts in patients.map { counts[$0] ?? 0 }.sorted() }
+      var result: [String: [Int]] = [:]
+      for (tid, counts) in perType { result[names[tid] ?? "?"] = patients.map { counts[$0] ?? 0 }.sorted() }
+      return result
     }
   }
 
@@ -243,70 +105,90 @@ extension Store {
 
   /// Members (Patient ids) of the cohort at a snapshot.
   public func members(cohort: String, at exportID: Int64) throws -> [String] {
-    try read { db in
-      try String.fetchAll(
-        db,
-        sql: """
-          SELECT patient FROM members WHERE cohort = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)
-          ORDER BY patient
-          """, arguments: [cohort, exportID, exportID])
-    }
+    try read { db in try members(db: db, cohort: cohort, at: exportID).sorted() }
   }
 
-  /// The change between two snapshots, per type.
+  /// The change between two snapshots, per type: O(changes between them) with indexed lookups.
   public func diff(cohort: String, from a: Int64, to b: Int64, type: String?) throws -> SnapshotDiff {
     try read { db in
       var diff = SnapshotDiff()
-      let typeClause = type == nil ? "" : " AND r.type = ?"
-      func args(_ base: [any DatabaseValueConvertible]) -> StatementArguments {
-        StatementArguments(base + (type.map { [$0] } ?? []))!
-      }
-      let valid = { (alias: String, n: String) in
-        "\(alias).valid_from <= \(n) AND (\(alias).valid_to IS NULL OR \(alias).valid_to > \(n))"
-      }
-      // Rows valid at B that began after A: added or changed, depending on whether the id existed at A.
-      let newer = try Row.fetchAll(
-        db,
-        sql: """
-          SELECT r.type AS type, r.id AS id,
-            EXISTS (SELECT 1 FROM resources o INDEXED BY resources_current WHERE o.cohort = r.cohort AND o.type = r.type AND o.id = r.id
-                    AND \(valid("o", "?"))) AS existed
-          FROM resources r
-          WHERE r.cohort = ? AND \(valid("r", "?")) AND r.valid_from > ?\(typeClause)
-          ORDER BY r.type, r.id
-          """, arguments: args([a, a, cohort, b, b, a]))
-      for row in newer {
-        let type: String = row["type"]
-        let id: String = row["id"]
-        if row["existed"] as Bool {
-          diff.changed[type, default: []].append(id)
-        } else {
-          diff.added[type, default: []].append(id)
-        }
-      }
-      let gone = try Row.fetchAll(
-        db,
-        sql: """
-          SELECT r.type AS type, r.id AS id FROM resources r
-          WHERE r.cohort = ? AND \(valid("r", "?"))\(typeClause)
-            AND NOT EXISTS (SELECT 1 FROM resources n INDEXED BY resources_current WHERE n.cohort = r.cohort AND n.type = r.type AND n.id = r.id
-                            AND \(valid("n", "?")))
-          ORDER BY r.type, r.id
-          """, arguments: args([cohort, a, a, b, b]))
-      for row in gone { diff.removed[row["type"] as String, default: []].append(row["id"]) }
-      let same = try Row.fetchAll(
-        db,
-        sql: """
-          SELECT r.type AS type, COUNT(*) AS n FROM resources r
-          WHERE r.cohort = ? AND r.valid_from <= ? AND (r.valid_to IS NULL OR r.valid_to > ?)\(typeClause)
-          GROUP BY r.type
-          """, arguments: args([cohort, a, b]))
-      for row in same { diff.unchanged[row["type"]] = row["n"] }
       let membersA = Set(try members(db: db, cohort: cohort, at: a))
       let membersB = Set(try members(db: db, cohort: cohort, at: b))
       if !membersA.isEmpty || !membersB.isEmpty {
         diff.joined = membersB.subtracting(membersA).sorted()
         diff.left = membersA.subtracting(membersB).sorted()
+      }
+      guard let c = try Store.cohortID(db, cohort, create: false) else { return diff }
+      let names = try Store.typeNames(db)
+      var typeClause = ""
+      var onlyTid: Int64?
+      if let type {
+        guard let tid = try Store.typeID(db, type, create: false) else { return diff }
+        typeClause = " AND r.tid = \(tid)"
+        onlyTid = tid
+      }
+      func valid(_ alias: String, _ n: Int64) -> String {
+        "\(alias).valid_from <= \(n) AND (\(alias).valid_to IS NULL OR \(alias).valid_to > \(n))"
+      }
+      // Rows valid at B that began after A: added or changed, depending on whether the id existed at A.
+      let newer = try Row.fetchCursor(
+        db,
+        sql: """
+          SELECT r.tid, r.id,
+            EXISTS (SELECT 1 FROM resources o INDEXED BY resources_key
+                    WHERE o.cid = r.cid AND o.tid = r.tid AND o.id = r.id AND \(valid("o", a))) AS existed
+          FROM resources r INDEXED BY resources_from
+          WHERE r.cid = ? AND r.valid_from > ? AND r.valid_from <= ? AND (r.valid_to IS NULL OR r.valid_to > ?)\(typeClause)
+          ORDER BY r.tid, r.id
+          """, arguments: [c, a, b, b])
+      while let row = try newer.next() {
+        let type = names[row[0]] ?? "?"
+        if row[2] as Bool {
+          diff.changed[type, default: []].append(row[1])
+        } else {
+          diff.added[type, default: []].append(row[1])
+        }
+      }
+      // Rows valid at A and ended by B (or begun after B when A > B) with no version valid at B: removed.
+      let gone = try Row.fetchCursor(
+        db,
+        sql: """
+          SELECT tid, id FROM (
+            SELECT r.tid, r.id FROM resources r INDEXED BY resources_to
+            WHERE r.cid = ?1 AND r.valid_to > ?2 AND r.valid_to <= ?3 AND r.valid_from <= ?2\(typeClause)
+            UNION ALL
+            SELECT r.tid, r.id FROM resources r INDEXED BY resources_from
+            WHERE r.cid = ?1 AND r.valid_from > ?3 AND r.valid_from <= ?2 AND (r.valid_to IS NULL OR r.valid_to > ?2)\(typeClause)
+          ) g
+          WHERE NOT EXISTS (SELECT 1 FROM resources n INDEXED BY resources_key
+                            WHERE n.cid = ?1 AND n.tid = g.tid AND n.id = g.id AND \(valid("n", b)))
+          ORDER BY tid, id
+          """, arguments: [c, a, b])
+      while let row = try gone.next() { diff.removed[names[row[0]] ?? "?", default: []].append(row[1]) }
+      // Rows valid at both A and B: the count at A minus the rows of A that ended by B.
+      if a < b {
+        var same = try Store.countsByType(db, cid: c, at: a)
+        if let onlyTid { same = same.filter { $0.key == onlyTid } }
+        for row in try Row.fetchAll(
+          db,
+          sql: """
+            SELECT r.tid, COUNT(*) FROM resources r INDEXED BY resources_to
+            WHERE r.cid = ? AND r.valid_to > ? AND r.valid_to <= ? AND r.valid_from <= ?\(typeClause) GROUP BY r.tid
+            """, arguments: [c, a, b, a])
+        {
+          same[row[0], default: 0] -= row[1] as Int
+        }
+        for (tid, n) in same where n > 0 { diff.unchanged[names[tid] ?? "?"] = n }
+      } else {
+        for row in try Row.fetchAll(
+          db,
+          sql: """
+            SELECT r.tid, COUNT(*) FROM resources r
+            WHERE r.cid = ? AND r.valid_from <= ? AND (r.valid_to IS NULL OR r.valid_to > ?)\(typeClause) GROUP BY r.tid
+            """, arguments: [c, a, b])
+        {
+          diff.unchanged[names[row[0]] ?? "?"] = row[1]
+        }
       }
       return diff
     }
@@ -319,22 +201,25 @@ extension Store {
       arguments: [cohort, n, n])
   }
 
-  /// Where a resource's JSON is at a snapshot, or every version with `allVersions`.
+  /// Where a resource's JSON is at a snapshot, or every version with `at: nil`.
   public func locate(cohort: String, type: String, id: String, at exportID: Int64?) throws -> [ResourceVersion] {
     try read { db in
+      guard let c = try Store.cohortID(db, cohort, create: false), let tid = try Store.typeID(db, type, create: false)
+      else { return [] }
       var sql = """
-        SELECT version_id, last_updated, hash, valid_from, valid_to, file, offset, length FROM resources
-        WHERE cohort = ? AND type = ? AND id = ?
+        SELECT r.version_id, r.last_updated, r.hash, r.valid_from, r.valid_to, p.path AS file, r.offset, r.length
+        FROM resources r INDEXED BY resources_key JOIN paths p ON p.pid = r.fid
+        WHERE r.cid = ? AND r.tid = ? AND r.id = ?
         """
-      var arguments: StatementArguments = [cohort, type, id]
+      var arguments: StatementArguments = [c, tid, id]
       if let exportID {
-        sql += " AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+        sql += " AND r.valid_from <= ? AND (r.valid_to IS NULL OR r.valid_to > ?)"
         arguments += [exportID, exportID]
       }
-      sql += " ORDER BY valid_from"
+      sql += " ORDER BY r.valid_from"
       return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
         ResourceVersion(
-          versionId: row["version_id"], lastUpdated: row["last_updated"], hash: row["hash"],
+          versionId: row["version_id"], lastUpdated: row["last_updated"], hash: Store.hashString(row["hash"]),
           validFrom: row["valid_from"], validTo: row["valid_to"], file: row["file"], offset: row["offset"],
           length: row["length"])
       }

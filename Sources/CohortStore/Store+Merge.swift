@@ -1,0 +1,375 @@
+import Foundation
+import GRDB
+
+/// What committing an export changed in the cohort's state.
+public struct IngestResult: Sendable, Equatable, Codable {
+  /// Resources new to the state.
+  public var added = 0
+  /// Resources whose content changed (the old version is closed, the new one inserted).
+  public var changed = 0
+  /// Resources in the state before and after the commit with the same content (what `diff` calls
+  /// unchanged), whether or not the export sent them again.
+  public var unchanged = 0
+  /// Staged resources identical to the current version (sent again, nothing stored).
+  public var resent = 0
+  /// Resources that left the state: deletes, re-baselined or reconciled away, leavers' resources.
+  public var removed = 0
+  /// Staged versions older than the current one (not applied).
+  public var ignoredOlder = 0
+  public var joined: [String] = []
+  public var left: [String] = []
+  public init() {}
+
+  enum CodingKeys: String, CodingKey { case added, changed, unchanged, resent, removed, ignoredOlder, joined, left }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    added = try c.decodeIfPresent(Int.self, forKey: .added) ?? 0
+    changed = try c.decodeIfPresent(Int.self, forKey: .changed) ?? 0
+    unchanged = try c.decodeIfPresent(Int.self, forKey: .unchanged) ?? 0
+    resent = try c.decodeIfPresent(Int.self, forKey: .resent) ?? 0
+    removed = try c.decodeIfPresent(Int.self, forKey: .removed) ?? 0
+    ignoredOlder = try c.decodeIfPresent(Int.self, forKey: .ignoredOlder) ?? 0
+    joined = try c.decodeIfPresent([String].self, forKey: .joined) ?? []
+    left = try c.decodeIfPresent([String].self, forKey: .left) ?? []
+  }
+}
+
+/// A watermark to set when an export commits: (type, request shape) → the manifest's transactionTime.
+public struct WatermarkUpdate: Sendable, Equatable, Hashable {
+  public var type: String
+  /// The request shape (type filter / elements); "" for the cohort's definition.
+  public var shape: String
+  public var transactionTime: String
+  public init(type: String, shape: String = "", transactionTime: String) {
+    self.type = type
+    self.shape = shape
+    self.transactionTime = transactionTime
+  }
+}
+
+/// Everything that is applied together when an export commits (its staged rows are the content).
+public struct CommitPlan: Sendable {
+  /// Saved (update) in the same transaction with phase `.committed`.
+  public var export: ExportRecord
+  /// A side export: merge nothing, keep its staging rows, save the export row only.
+  public var side: Bool
+  /// Full pulls: current rows of these types (in this cohort) that were not staged are closed.
+  public var rebaselineTypes: Set<String>
+  /// Ids-only listings: current rows of these types whose (type, id) is not staged are closed; staged
+  /// rows of these types are not merged as content.
+  public var reconcileTypes: Set<String>
+  /// `Type/id` pairs from the manifest's `deleted` files: current rows are closed.
+  public var deletes: [(type: String, id: String)]
+  /// The Group's current members (Patient ids); nil = unknown (no joiners/leavers, members untouched).
+  public var members: [String]?
+  public var watermarks: [WatermarkUpdate]
+  /// Legacy `rebaselineTypes: []` (every type).
+  var rebaselineAll = false
+
+  public init(
+    export: ExportRecord, side: Bool = false, rebaselineTypes: Set<String> = [], reconcileTypes: Set<String> = [],
+    deletes: [(type: String, id: String)] = [], members: [String]? = nil, watermarks: [WatermarkUpdate] = []
+  ) {
+    self.export = export
+    self.side = side
+    self.rebaselineTypes = rebaselineTypes
+    self.reconcileTypes = reconcileTypes
+    self.deletes = deletes
+    self.members = members
+    self.watermarks = watermarks
+  }
+
+  /// The pre-staging plan: `rebaselineTypes` nil = none, [] = every type; watermarks type → time.
+  public init(
+    export: ExportRecord, rebaselineTypes: [String]?, deletes: [(type: String, id: String)], members: [String]?,
+    watermarks: [String: String]
+  ) {
+    self.init(
+      export: export, rebaselineTypes: Set(rebaselineTypes ?? []), deletes: deletes, members: members,
+      watermarks: watermarks.sorted { $0.key < $1.key }.map { WatermarkUpdate(type: $0.key, transactionTime: $0.value) })
+    rebaselineAll = rebaselineTypes?.isEmpty == true
+  }
+}
+
+extension Store {
+  /// Merges the export's staging rows into the temporal index in ONE transaction with set-based SQL,
+  /// applies deletes, re-baseline, reconcile, membership and watermarks, and saves the export row as
+  /// committed. Several staged rows of one (type, id): the newest `lastUpdated` wins, then the later
+  /// file (path order), then the later offset. Against the current row: same hash → resent; older
+  /// `lastUpdated` → ignored; else the current row is closed and the new one inserted.
+  ///
+  /// Runs on GRDB's writer (never on the cooperative pool). When the calling task is cancelled, the
+  /// running statement is interrupted, the transaction rolls back and `CancellationError` is thrown.
+  public func commitExport(_ plan: CommitPlan) async throws -> IngestResult {
+    do {
+      return try await pool.write { db in try Store.merge(db, plan) }
+    } catch let error as DatabaseError {
+      if error.resultCode == .SQLITE_INTERRUPT { throw CancellationError() }
+      throw Store.translate(error, path: path)
+    }
+  }
+
+  /// Stages what `produce` streams and commits, all in one synchronous transaction (the pre-staging
+  /// API, kept while callers move to `stage` + `commitExport(_:) async`).
+  public func commitExport(
+    _ plan: CommitPlan, produce: ((IndexEntry) throws -> Void) throws -> Void
+  ) throws -> IngestResult {
+    guard let exportID = plan.export.id else { throw StoreError.database("export has no id") }
+    return try write { db in
+      try Store.configureIndexConnection(db)
+      try db.execute(sql: "DELETE FROM staging WHERE export_id = ?", arguments: [exportID])
+      var stagers: [String: Stager] = [:]
+      try produce { entry in
+        if stagers[entry.file] == nil {
+          stagers[entry.file] = try Stager(db, exportID: exportID, sfid: try Store.pathID(db, entry.file))
+        }
+        try stagers[entry.file]!.add(entry)
+      }
+      return try Store.merge(db, plan)
+    }
+  }
+
+  static func merge(_ db: Database, _ plan: CommitPlan) throws -> IngestResult {
+    guard let e = plan.export.id else { throw StoreError.database("export has no id") }
+    let cohort = plan.export.cohort
+    try configureIndexConnection(db)
+    var result = IngestResult()
+    var export = plan.export
+    export.phase = .committed
+    if plan.side {
+      try export.update(db)
+      return result
+    }
+    let c = try cohortID(db, cohort, create: true)!
+    let maxRowBefore = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(rowid), 0) FROM resources") ?? 0
+    let currentBefore =
+      try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(n), 0) FROM current_counts WHERE cid = ?", arguments: [c]) ?? 0
+
+    func tids(_ names: Set<String>) throws -> [Int64] {
+      try names.sorted().compactMap { try typeID(db, $0, create: false) }
+    }
+    let reconcile = try tids(plan.reconcileTypes)
+    var rebaseline = try tids(plan.rebaselineTypes)
+    if plan.rebaselineAll {
+      rebaseline = try Int64.fetchAll(db, sql: "SELECT tid FROM current_counts WHERE cid = ?", arguments: [c])
+    }
+    let list = { (ids: [Int64]) in ids.isEmpty ? "NULL" : ids.map(String.init).joined(separator: ",") }
+
+    try db.execute(
+      sql: """
+        DROP TABLE IF EXISTS temp.w;
+        CREATE TEMP TABLE w (
+          tid INTEGER NOT NULL, id TEXT NOT NULL, hash BLOB NOT NULL, lu INTEGER, last_updated TEXT, version_id TEXT,
+          patient TEXT, fid INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, content INTEGER NOT NULL,
+          crow INTEGER, chash BLOB, clu INTEGER, clast TEXT,
+          PRIMARY KEY (tid, id)) WITHOUT ROWID;
+        DROP TABLE IF EXISTS temp.closing;
+        CREATE TEMP TABLE closing (rid INTEGER PRIMARY KEY, step INTEGER NOT NULL);
+        """)
+
+    // 1. The export's winners, one per (type, id), in key order.
+    try db.execute(
+      sql: """
+        INSERT INTO temp.w (tid, id, hash, lu, last_updated, version_id, patient, fid, offset, length, content)
+        SELECT tid, id, hash, lu, last_updated, version_id, patient, fid, offset, length, tid NOT IN (\(list(reconcile)))
+        FROM main.staging WHERE export_id = ? ORDER BY tid, id
+        ON CONFLICT (tid, id) DO UPDATE SET
+          hash = excluded.hash, lu = excluded.lu, last_updated = excluded.last_updated,
+          version_id = excluded.version_id, patient = excluded.patient, fid = excluded.fid, offset = excluded.offset,
+          length = excluded.length
+        WHERE (excluded.lu IS NOT NULL AND (w.lu IS NULL OR excluded.lu > w.lu))
+          OR (excluded.lu IS w.lu AND (
+            (SELECT path FROM main.paths WHERE pid = excluded.fid) > (SELECT path FROM main.paths WHERE pid = w.fid)
+            OR (excluded.fid = w.fid AND excluded.offset > w.offset)))
+        """, arguments: [e])
+
+    // 2. Their current rows (index lookups in key order).
+    try db.execute(
+      sql: """
+        UPDATE temp.w SET (crow, chash, clu, clast) = (
+          SELECT r.rowid, r.hash, r.lu, r.last_updated FROM main.resources r INDEXED BY resources_key
+          WHERE r.cid = ? AND r.tid = w.tid AND r.id = w.id AND r.valid_to IS NULL)
+        WHERE content = 1
+        """, arguments: [c])
+
+    let older = """
+      (last_updated IS NOT NULL AND clast IS NOT NULL AND
+        CASE WHEN lu IS NOT NULL AND clu IS NOT NULL THEN lu < clu ELSE last_updated < clast END)
+      """
+    let replaces = "crow IS NOT NULL AND chash IS NOT hash AND NOT \(older)"
+    if let row = try Row.fetchOne(
+      db,
+      sql: """
+        SELECT COALESCE(SUM(crow IS NULL), 0), COALESCE(SUM(crow IS NOT NULL AND chash IS hash), 0),
+          COALESCE(SUM(crow IS NOT NULL AND chash IS NOT hash AND \(older)), 0), COALESCE(SUM(\(replaces)), 0)
+        FROM temp.w WHERE content = 1
+        """)
+    {
+      result.added = row[0]
+      result.resent = row[1]
+      result.ignoredOlder = row[2]
+      result.changed = row[3]
+    }
+
+    /// Closes the rows collected for `step`; returns how many were closed.
+    func close(step: Int, collect sql: String, _ arguments: StatementArguments) throws -> Int {
+      try db.execute(sql: "INSERT OR IGNORE INTO temp.closing (rid, step) " + sql, arguments: arguments)
+      try db.execute(
+        sql: """
+          UPDATE main.resources SET valid_to = ?
+          WHERE rowid IN (SELECT rid FROM temp.closing WHERE step = ?) AND valid_to IS NULL
+          """, arguments: [e, step])
+      return db.changesCount
+    }
+
+    // 3. Changed: close the current row, insert the new one.
+    _ = try close(step: 1, collect: "SELECT crow, 1 FROM temp.w WHERE content = 1 AND \(replaces)", [])
+    try db.execute(
+      sql: """
+        INSERT INTO main.resources (cid, tid, id, valid_from, valid_to, hash, lu, last_updated, version_id, patient,
+          fid, offset, length)
+        SELECT ?, tid, id, ?, NULL, hash, lu, last_updated, version_id, patient, fid, offset, length
+        FROM temp.w WHERE content = 1 AND (crow IS NULL OR (\(replaces)))
+        """, arguments: [c, e])
+
+    // 4. Deletes reported by the server.
+    if !plan.deletes.isEmpty {
+      try db.execute(
+        sql: "DROP TABLE IF EXISTS temp.dels; CREATE TEMP TABLE dels (tid INTEGER, id TEXT, PRIMARY KEY (tid, id)) WITHOUT ROWID")
+      let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.dels VALUES (?, ?)")
+      var known: [String: Int64?] = [:]
+      for (type, id) in plan.deletes {
+        if known[type] == nil { known[type] = .some(try typeID(db, type, create: false)) }
+        guard let tid = known[type] ?? nil else { continue }
+        try insert.execute(arguments: [tid, id])
+      }
+      result.removed += try close(
+        step: 2,
+        collect: """
+          SELECT r.rowid, 2 FROM temp.dels d JOIN main.resources r INDEXED BY resources_key
+            ON r.cid = ? AND r.tid = d.tid AND r.id = d.id AND r.valid_to IS NULL
+          WHERE r.valid_from < ?
+          """, [c, e])
+      try db.execute(sql: "DROP TABLE temp.dels")
+    }
+
+    // 5. Re-baseline (full pulls) and reconcile (id listings): current rows not staged are closed.
+    let sweep = Array(Set(rebaseline).union(reconcile)).sorted()
+    if !sweep.isEmpty {
+      result.removed += try close(
+        step: 3,
+        collect: """
+          SELECT r.rowid, 3 FROM main.resources r INDEXED BY resources_key
+          WHERE r.cid = ? AND r.tid IN (\(list(sweep))) AND r.valid_to IS NULL AND r.valid_from < ?
+            AND NOT EXISTS (SELECT 1 FROM temp.w WHERE w.tid = r.tid AND w.id = r.id)
+          """, [c, e])
+    }
+
+    // 6. Membership: joiners and leavers; leavers' resources leave the state.
+    if let members = plan.members {
+      try db.execute(
+        sql: """
+          DROP TABLE IF EXISTS temp.mnow; CREATE TEMP TABLE mnow (patient TEXT PRIMARY KEY) WITHOUT ROWID;
+          DROP TABLE IF EXISTS temp.leavers; CREATE TEMP TABLE leavers (patient TEXT PRIMARY KEY) WITHOUT ROWID;
+          """)
+      let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.mnow VALUES (?)")
+      for patient in members { try insert.execute(arguments: [patient]) }
+      let hadMembers =
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM members WHERE cohort = ?)", arguments: [cohort])
+        ?? false
+      let joined = try String.fetchAll(
+        db,
+        sql: """
+          SELECT patient FROM temp.mnow n
+          WHERE NOT EXISTS (SELECT 1 FROM main.members m WHERE m.cohort = ? AND m.patient = n.patient AND m.valid_to IS NULL)
+          ORDER BY patient
+          """, arguments: [cohort])
+      try db.execute(
+        sql: """
+          INSERT INTO temp.leavers SELECT DISTINCT patient FROM main.members m
+          WHERE m.cohort = ? AND m.valid_to IS NULL AND NOT EXISTS (SELECT 1 FROM temp.mnow n WHERE n.patient = m.patient)
+          """, arguments: [cohort])
+      let left = try String.fetchAll(db, sql: "SELECT patient FROM temp.leavers ORDER BY patient")
+      let addMember = try db.makeStatement(
+        sql: "INSERT INTO members (cohort, patient, valid_from, valid_to) VALUES (?, ?, ?, NULL)")
+      for patient in joined { try addMember.execute(arguments: [cohort, patient, e]) }
+      if !left.isEmpty {
+        try db.execute(
+          sql: """
+            UPDATE members SET valid_to = ?
+            WHERE cohort = ? AND valid_to IS NULL AND patient IN (SELECT patient FROM temp.leavers)
+            """, arguments: [e, cohort])
+        result.removed += try close(
+          step: 4,
+          collect: """
+            SELECT r.rowid, 4 FROM temp.leavers l JOIN main.resources r INDEXED BY resources_patient
+              ON r.cid = ? AND r.patient = l.patient AND r.valid_to IS NULL AND r.patient IS NOT NULL
+            """, [c])
+      }
+      try db.execute(sql: "DROP TABLE temp.mnow; DROP TABLE temp.leavers")
+      if hadMembers {
+        result.joined = joined
+        result.left = left
+      }
+    }
+
+    // 7. Counts: the per-type current counts move by (new rows still current) − (old rows closed).
+    var delta: [Int64: Int] = [:]
+    for row in try Row.fetchAll(
+      db,
+      sql: "SELECT tid, COUNT(*) FROM main.resources WHERE rowid > ? AND valid_to IS NULL GROUP BY tid",
+      arguments: [maxRowBefore])
+    {
+      delta[row[0], default: 0] += row[1] as Int
+    }
+    var closedBefore = 0
+    for row in try Row.fetchAll(
+      db,
+      sql: """
+        SELECT r.tid, COUNT(*) FROM temp.closing k JOIN main.resources r ON r.rowid = k.rid
+        WHERE k.rid <= ? GROUP BY r.tid
+        """, arguments: [maxRowBefore])
+    {
+      let n: Int = row[1]
+      delta[row[0], default: 0] -= n
+      closedBefore += n
+    }
+    result.unchanged = currentBefore - closedBefore
+    let upsert = try db.makeStatement(
+      sql: """
+        INSERT INTO current_counts (cid, tid, n) VALUES (?, ?, ?)
+        ON CONFLICT (cid, tid) DO UPDATE SET n = n + excluded.n
+        """)
+    for (tid, d) in delta where d != 0 { try upsert.execute(arguments: [c, tid, d]) }
+    try db.execute(sql: "DELETE FROM current_counts WHERE cid = ? AND n = 0", arguments: [c])
+    try db.execute(
+      sql: """
+        DELETE FROM snapshot_counts WHERE cid = ?1 AND export_id = ?2;
+        INSERT INTO snapshot_counts (cid, export_id, tid, n) SELECT cid, ?2, tid, n FROM current_counts WHERE cid = ?1;
+        INSERT INTO snapshot_counts (cid, export_id, tid, n)
+          VALUES (?1, ?2, 0, (SELECT COALESCE(SUM(n), 0) FROM current_counts WHERE cid = ?1));
+        """, arguments: [c, e])
+
+    // 8. Watermarks, the export row, and the staging rows (merged).
+    let hasShape = try db.columns(in: "watermarks").contains { $0.name == "shape" }
+    for mark in plan.watermarks {
+      if hasShape {
+        try db.execute(
+          sql: """
+            INSERT OR REPLACE INTO watermarks (cohort, resource_type, shape, transaction_time, export_id)
+            VALUES (?, ?, ?, ?, ?)
+            """, arguments: [cohort, mark.type, mark.shape, mark.transactionTime, e])
+      } else {
+        try db.execute(
+          sql: """
+            INSERT OR REPLACE INTO watermarks (cohort, resource_type, transaction_time, export_id) VALUES (?, ?, ?, ?)
+            """, arguments: [cohort, mark.type, mark.transactionTime, e])
+      }
+    }
+    try export.update(db)
+    try db.execute(sql: "DELETE FROM main.staging WHERE export_id = ?", arguments: [e])
+    try db.execute(sql: "DROP TABLE temp.w; DROP TABLE temp.closing")
+    return result
+  }
+}
