@@ -265,7 +265,9 @@ enum ExportWriter {
           }
         }
         if let since = params.since {
-          for d in merged.deleted where wantTypes.contains(d.type) && d.at > since && d.createdAt <= since {
+          // Every deletion after _since, also of resources created after it: a client may hold them from another
+          // pull (a joiners' patient= export), and deleting what it never had is harmless.
+          for d in merged.deleted where wantTypes.contains(d.type) && d.at > since {
             if let until = params.until, d.at > until { continue }
             let bundle = JSON.object([
               ("resourceType", .string("Bundle")),

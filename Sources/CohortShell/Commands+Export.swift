@@ -127,6 +127,9 @@ struct ExportCommand: ShellCommand {
       ["joined", String(i.joined.count)], ["left", String(i.left.count)],
     ]
     if let deletions = job.deletions { rows.append(["deletions", deletions]) }
+    if let pulled = outcome.pulled {
+      rows.append(["pulled first", "snapshot #\(pulled.seq): \(pulled.ingest.added) added, \(pulled.ingest.changed) changed, \(pulled.ingest.removed) removed"])
+    }
     rows.append(["outcome", job.outcome ?? ""])
     session.emit(Table(columns: ["field", "value"], rows: rows), format: output.format)
   }

@@ -107,6 +107,35 @@ extension Store {
     }
   }
 
+  /// The cohort's state at a snapshot as `Type/id#hash` (hex), in one query: what tests and `verify` compare
+  /// against a fresh full export.
+  public func stateFingerprint(cohort: String, at exportID: Int64) throws -> Set<String> {
+    try read { db in
+      let rows = try Row.fetchCursor(
+        db,
+        sql: """
+          SELECT t.name, r.id, hex(r.hash) FROM resources r
+          JOIN cohort_keys k ON k.cid = r.cid JOIN rtypes t ON t.tid = r.tid
+          WHERE k.name = ? AND r.valid_from <= ? AND (r.valid_to IS NULL OR r.valid_to > ?)
+          """, arguments: [cohort, exportID, exportID])
+      var out = Set<String>()
+      while let row = try rows.next() {
+        let type: String = row[0]
+        let id: String = row[1]
+        let hash: String = row[2]
+        out.insert("\(type)/\(id)#\(hash.lowercased())")
+      }
+      return out
+    }
+  }
+
+  /// Drops everything staged for an export (failed or cancelled).
+  public func unstageAll(exportID: Int64) throws {
+    try write { db in
+      try db.execute(sql: "DELETE FROM staging WHERE export_id = ?", arguments: [exportID])
+    }
+  }
+
   /// Replaces the watermarks of a cohort (a definition change resets them).
   public func deleteWatermarks(cohort: String, types: [String]?) throws -> Int {
     try write { db in

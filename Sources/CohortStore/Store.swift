@@ -8,7 +8,7 @@ public final class Store: Sendable {
   let pool: DatabasePool
 
   /// The migrations this binary knows, in order. Never edit a shipped migration: add a new one.
-  public static let knownMigrations = ["v1-registry", "v2-exports", "v3-index", "v4-jobs"]
+  public static let knownMigrations = ["v1-registry", "v2-exports", "v3-index", "v4-jobs", "v5-staging"]
 
   /// Opens (and creates or migrates) the database at `path`.
   /// - Parameter upTo: apply migrations only up to this one (tests of old → new upgrades).
@@ -18,6 +18,8 @@ public final class Store: Sendable {
     configuration.busyMode = .timeout(5)
     configuration.foreignKeysEnabled = true
     configuration.label = "cohort"
+    // Bounded memory: capped page caches, temporary tables and sorts in files, no mmap (every connection).
+    configuration.prepareDatabase { db in try Store.configureIndexConnection(db) }
     do {
       pool = try DatabasePool(path: path, configuration: configuration)
       let migrator = Store.migrator
@@ -186,6 +188,7 @@ public final class Store: Sendable {
           """)
     }
     registerV4(&migrator)
+    registerV5(&migrator)
     return migrator
   }
 }

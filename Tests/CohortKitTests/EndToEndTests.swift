@@ -148,11 +148,13 @@ struct EndToEndTests {
       var caught: (any Error)?
       do { _ = try await f.export("everyone") } catch { caught = error }
       let error = try #require(caught as? ExportError, "the export was not refused")
-      guard case .bulk(.invalidManifest, _, let resumable, _) = error else {
-        Issue.record("expected invalidManifest, got \(error)")
+      // Bad data from the server: the export fails for good (not resumable), exit status 1.
+      guard case .badData = error else {
+        Issue.record("expected bad data (an invalid manifest), got \(error)")
         return
       }
-      #expect(!resumable)
+      #expect(error.exitCode == 1)
+      #expect(try f.store.openExport(cohort: "everyone") == nil)
       #expect(error.description.contains("../../Escape"))
       #expect(!error.description.contains("\n"))
       // Nothing written anywhere: not in the workspace, not above it.

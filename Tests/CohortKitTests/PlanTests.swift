@@ -17,19 +17,20 @@ struct PlanTests {
       incremental.incremental = true
       // No watermark yet: the incremental is a full export.
       let before = try exporter.dryRun(cohortName: "diabetes", options: incremental)
-      #expect(before.url == f.server.baseURL + "/Group/diabetes-patients/$export")
-      #expect(before.body == nil)
+      #expect(before.requests.count == 1)
+      #expect(before.requests[0].url == f.server.baseURL + "/Group/diabetes-patients/$export")
+      #expect(before.requests[0].body == nil)
 
       let first = try await f.export("diabetes")
       let t1 = try f.manifestTransactionTime(first)
       let count = await f.requests.count
       let dry = try exporter.dryRun(cohortName: "diabetes", options: incremental)
-      let query = RecordedRequest(method: "GET", path: String(dry.url.dropFirst(f.server.baseURL.count)), headers: [:])
+      let query = RecordedRequest(method: "GET", path: String(dry.requests[0].url.dropFirst(f.server.baseURL.count)), headers: [:])
       #expect(query.parameter("_since") == t1)
       let cohort = try f.store.cohort(named: "diabetes")
       let plan = try exporter.plan(cohort: cohort, options: incremental)
       #expect(plan.kind == "incremental")
-      #expect(plan.parameters.since == t1)
+      #expect(plan.jobs.map(\.parameters.since) == [t1])
       #expect(await f.requests.count == count, "dryRun sent a request")
       #expect(try f.store.exports(cohort: "diabetes").count == 1, "dryRun recorded a job")
 
@@ -42,7 +43,7 @@ struct PlanTests {
     }
   }
 
-  @Test("C52: watermarks per _type; a type without one makes the next export full")
+  @Test("C52: watermarks per _type; a type without one is pulled in full in its own kick-off, the others from their own watermark")
   func watermarksPerType() async throws {
     try await withFixture { f in
       try f.addCohort("dm", types: "Patient,Observation")
@@ -57,23 +58,28 @@ struct PlanTests {
       let second = try await f.incremental("dm")
       #expect(second.export.since == t1)
 
-      // Adding Condition: it has no watermark, so this export must be full (no _since).
-      var widened = ExportOptions()
-      widened.incremental = true
-      widened.types = ["Patient", "Observation", "Condition"]
-      let third = try await f.export("dm", widened)
+      let t2 = try #require(second.export.transactionTime)
+
+      // The definition gains Condition: it has no watermark, so it is pulled in full in a kick-off of its own,
+      // while Patient and Observation go on from their own watermark.
+      let change = try Registry.setDefinition(
+        cohort: "dm", types: ["Patient", "Observation", "Condition"], typeFilters: nil, elements: nil, store: f.store)
+      #expect(change.reset.isEmpty)
+      let third = try await f.incremental("dm")
       #expect(third.export.since == nil)
-      #expect(f.notes.value.contains { $0.contains("no watermark for Condition") })
+      #expect(f.notes.value.contains { $0.contains("no watermark for Condition: pulled in full") })
       let kicks = await f.kickoffs().filter { $0.method == "GET" }
-      try #require(kicks.count == 3)
+      try #require(kicks.count == 4)
       #expect(kicks[0].parameter("_type") == "Patient,Observation")
       #expect(kicks[1].parameter("_type") == "Patient,Observation")
       #expect(kicks[1].parameter("_since") == t1)
-      #expect(kicks[2].parameter("_type") == "Patient,Observation,Condition")
+      #expect(kicks[2].parameter("_type") == "Condition")
       #expect(kicks[2].parameter("_since") == nil)
-      let t3 = try f.manifestTransactionTime(third)
-      #expect(try f.store.watermarks(cohort: "dm").map(\.resourceType) == ["Condition", "Observation", "Patient"])
-      #expect(try f.store.watermarks(cohort: "dm").allSatisfy { $0.transactionTime == t3 })
+      #expect(kicks[3].parameter("_type") == "Patient,Observation")
+      #expect(kicks[3].parameter("_since") == t2)
+      let times = Dictionary(uniqueKeysWithValues: third.jobs.map { ($0.types ?? "", $0.transactionTime ?? "") })
+      let finalMarks = Dictionary(uniqueKeysWithValues: try f.store.watermarks(cohort: "dm").map { ($0.resourceType, $0.transactionTime) })
+      #expect(finalMarks == ["Condition": times["Condition"]!, "Observation": times["Patient,Observation"]!, "Patient": times["Patient,Observation"]!])
     }
   }
 

@@ -177,19 +177,7 @@ final class Fixture: Sendable {
 
 /// The state of a cohort at a snapshot: `Type/id#hash` of every resource valid there.
 func indexState(_ store: Store, cohort: String, at exportID: Int64) throws -> Set<String> {
-  // Nothing is valid "at 0", so a diff from 0 lists everything valid at the snapshot as added.
-  let all = try store.diff(cohort: cohort, from: 0, to: exportID, type: nil)
-  var out = Set<String>()
-  for (type, ids) in all.added {
-    for id in ids {
-      let versions = try store.locate(cohort: cohort, type: type, id: id, at: exportID)
-      guard versions.count == 1 else {
-        throw TestFailure("\(type)/\(id) has \(versions.count) versions valid at export \(exportID)")
-      }
-      out.insert("\(type)/\(id)#\(versions[0].hash)")
-    }
-  }
-  return out
+  try store.stateFingerprint(cohort: cohort, at: exportID)
 }
 
 /// The state at the latest snapshot of a cohort.

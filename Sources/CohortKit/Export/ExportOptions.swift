@@ -43,4 +43,6 @@ public struct ExportOutcome: Sendable {
   public var folder: String
   /// One row per server job: role, types, _since, transactionTime.
   public var jobs: [JobRecord]
+  /// `--reconcile`: the incremental snapshot committed before the listing, and what it changed.
+  public var pulled: (seq: Int, ingest: IngestResult)?
 }

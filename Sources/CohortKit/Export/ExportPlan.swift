@@ -112,7 +112,8 @@ public struct ExportPlan: Sendable, Equatable {
         let t = CohortDefinition.filterType(f)
         return (types.isEmpty || types.contains(t)) && !optionTypes.contains(t)
       }
-      return own + options.typeFilters
+      let extra = options.typeFilters.filter { types.isEmpty || types.contains(CohortDefinition.filterType($0)) }
+      return own + extra
     }
     let elements = options.elements.isEmpty ? definition.elements : options.elements
     func parameters(types: [String], since: String?) -> ExportParameters {

@@ -48,18 +48,31 @@ public final class Exporter: Sendable {
   public func dryRun(cohortName: String, options: ExportOptions) throws -> DryRun {
     let cohort = try store.cohort(named: cohortName)
     let server = try store.server(named: cohort.server)
-    let plan = try plan(cohort: cohort, options: options)
+    var plans = [try plan(cohort: cohort, options: options)]
+    if options.reconcile {
+      var pull = options
+      pull.reconcile = false
+      pull.incremental = true
+      plans.insert(try plan(cohort: cohort, options: pull), at: 0)
+    }
     let endpoint = BulkEndpoint(
       baseURL: server.baseURL, kickoffMethod: server.kickoffMethod == "post" ? .post : .get, auth: nil,
       userAgent: factory.userAgent)
     let client = BulkClient(endpoint: endpoint)
     var requests: [(url: String, body: String?)] = []
-    for job in plan.jobs {
+    var merged = plans[0]
+    for plan in plans.dropFirst() {
+      merged.jobs += plan.jobs
+      merged.notes += plan.notes
+      merged.kind = plan.kind
+      merged.reason = plan.reason
+    }
+    for job in merged.jobs {
       try job.parameters.validate(method: endpoint.kickoffMethod)
       requests.append(
         (client.kickoffURL(level: .group(cohort.groupID), parameters: job.parameters), client.kickoffBody(parameters: job.parameters)))
     }
-    return DryRun(plan: plan, requests: requests)
+    return DryRun(plan: merged, requests: requests)
   }
 
   // MARK: Cancel
@@ -95,6 +108,21 @@ public final class Exporter: Sendable {
   // MARK: Export
 
   public func export(cohortName: String, options: ExportOptions) async throws -> ExportOutcome {
+    guard options.reconcile, try store.openExport(cohort: cohortName) == nil else {
+      return try await exportOnce(cohortName: cohortName, options: options)
+    }
+    // --reconcile: an incremental brings the content up to date, then an ids-only listing removes what the
+    // server no longer has. The listing runs second, so nothing created in between can be removed by mistake.
+    var pull = options
+    pull.reconcile = false
+    pull.incremental = true
+    let first = try await exportOnce(cohortName: cohortName, options: pull)
+    var listing = try await exportOnce(cohortName: cohortName, options: options)
+    listing.pulled = (first.export.seq, first.ingest)
+    return listing
+  }
+
+  private func exportOnce(cohortName: String, options: ExportOptions) async throws -> ExportOutcome {
     let cohort = try store.cohort(named: cohortName)
     let lock = try CohortLock.acquire(workspace: workspace, cohort: cohort.name, purpose: "export")
     defer { withExtendedLifetime(lock) {} }
@@ -505,7 +533,8 @@ public final class Exporter: Sendable {
     try Task.checkCancellation()
     let started = ContinuousClock.now
     let ingest = try await store.commitExport(plan)
-    let seconds = PollPolicy.seconds(started.duration(to: .now))
+    let elapsed = started.duration(to: .now).components
+    let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
     // The duration in `history` includes the commit.
     export.finishedAt = isoNow()
     try? store.updateExport(export)
@@ -634,8 +663,13 @@ enum FailureKind {
 
 /// A foreign error as one line (never a type dump).
 func describe(_ error: any Error) -> String {
-  if let error = error as? any CustomStringConvertible & Error, !(error is NSError) { return error.description }
-  return (error as NSError).localizedDescription
+  switch error {
+  case let error as any CohortFailure: return error.description
+  case let error as DeletedFiles.Failure: return error.description
+  case is CancellationError: return "interrupted"
+  case let error as CocoaError: return error.localizedDescription
+  default: return "an unexpected \(type(of: error)) error"
+  }
 }
 
 extension ScannedLine {
