@@ -224,7 +224,9 @@ struct WatermarksCommand: ShellCommand {
     session.emit(
       Table(
         columns: ["type", "transactionTime", "snapshot"],
-        rows: try store.watermarks(cohort: cohort).map { [$0.resourceType, $0.transactionTime, "#\(exports[$0.exportID] ?? 0)"] }),
+        rows: try store.watermarks(cohort: cohort).map {
+          [$0.resourceType == "*" ? "(every type)" : $0.resourceType, $0.transactionTime, "#\(exports[$0.exportID] ?? 0)"]
+        }),
       format: output.format)
   }
 }

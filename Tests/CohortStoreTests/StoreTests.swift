@@ -30,8 +30,14 @@ func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
       do {
         let old = try Store(path: path, upTo: "v1-registry")
         #expect(try old.appliedMigrations() == ["v1-registry"])
-        try old.addServer(ServerRecord(name: "prod", baseURL: "https://fhir.example.org/r4"))
-        try old.addCohort(CohortRecord(name: "dm", server: "prod", groupID: "g1"))
+        // Rows as a v1 binary wrote them (today's records have columns v1 does not).
+        try old.write { db in
+          try db.execute(
+            sql: """
+              INSERT INTO servers (name, base_url, created_at) VALUES ('prod', 'https://fhir.example.org/r4', '2026-01-01T00:00:00Z');
+              INSERT INTO cohorts (name, server, group_id, created_at) VALUES ('dm', 'prod', 'g1', '2026-01-01T00:00:00Z');
+              """)
+        }
       }
       let upgraded = try Store(path: path)
       #expect(try upgraded.appliedMigrations() == Store.knownMigrations.sorted())
