@@ -3,6 +3,7 @@ import Foundation
 import HummingbirdCore
 import NIOCore
 import NIOHTTP1
+import NIOHTTPTypes
 
 enum HTTPNegotiation {
   /// True when `Accept-Encoding` allows gzip: `gzip` (or `x-gzip`) with q > 0, or `*` with q > 0 and
@@ -51,7 +52,9 @@ enum CloseDelimited {
   static let marker = "X-Cohort-Close-Delimited"
 
   /// Added to every connection's pipeline; puts a `Rewriter` right after NIO's response encoder.
-  final class Installer: RemovableChannelHandler {
+  final class Installer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
     init() {}
     func handlerAdded(context: ChannelHandlerContext) {
       let pipeline = context.pipeline.syncOperations
