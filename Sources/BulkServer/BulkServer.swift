@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -13,8 +14,10 @@ public final class BulkDataServer: Sendable {
   public static let version = "0.1.0"
 
   let core: ServerCore
-  private let runTask: Task<Void, any Error>
-  private let serviceGroup: ServiceGroup
+  private let main: Listener
+  /// The second listener ("another origin", `otherOriginHost`), started for the `otherOrigin…` faults.
+  private let other = Mutex<Listener?>(nil)
+  private let otherStart = OtherOriginStart()
   private let temporaryRoot: String?
   public let port: Int
   public let host: String
@@ -22,12 +25,9 @@ public final class BulkDataServer: Sendable {
   /// The FHIR base URL (endpoints at the root), e.g. `http://127.0.0.1:PORT`.
   public var baseURL: String { core.baseURL }
 
-  private init(
-    core: ServerCore, runTask: Task<Void, any Error>, serviceGroup: ServiceGroup, temporaryRoot: String?, port: Int, host: String
-  ) {
+  private init(core: ServerCore, main: Listener, temporaryRoot: String?, port: Int, host: String) {
     self.core = core
-    self.runTask = runTask
-    self.serviceGroup = serviceGroup
+    self.main = main
     self.temporaryRoot = temporaryRoot
     self.port = port
     self.host = host
@@ -141,15 +141,101 @@ public final class BulkDataServer: Sendable {
     let state = ServerState(dataset: dataset, filesRoot: filesRoot, clock: clock, jobCounter: jobCounter, faults: config.faults, jobs: jobs)
     let core = ServerCore(config: config, state: state, dataset: dataset, types: types, smartClients: smartClients)
 
+    let signals: [UnixSignal] = config.handleSignals ? [.sigint, .sigterm] : []
+    let main = try await Listener.start(
+      responder: BulkResponder(core: core, log: core.log), host: config.host, port: config.port, signals: signals)
+    let hostPart = config.host.contains(":") ? "[\(config.host)]" : config.host
+    core.baseURL = "http://\(hostPart):\(main.port)"
+    let server = BulkDataServer(core: core, main: main, temporaryRoot: temporaryRoot, port: main.port, host: config.host)
+    if config.faults.needsOtherOrigin {
+      do {
+        try await server.startOtherOrigin()
+      } catch {
+        await server.stop()
+        throw error
+      }
+    }
+    return server
+  }
+
+  /// Starts the other-origin listener once (same content, its own request log).
+  func startOtherOrigin() async throws {
+    try await otherStart.run {
+      if self.other.withLock({ $0 }) != nil { return }
+      let host = self.core.config.otherOriginHost
+      let listener = try await Listener.start(
+        responder: BulkResponder(core: self.core, log: self.core.otherLog), host: host, port: 0, signals: [])
+      let hostPart = host.contains(":") ? "[\(host)]" : host
+      self.other.withLock { $0 = listener }
+      self.core.otherBaseURL = "http://\(hostPart):\(listener.port)"
+    }
+  }
+
+  /// Moves the simulated clock by `days` and changes the data (new visits, updates, deletions,
+  /// patients joining and leaving Groups). Kick-offs wait while it runs.
+  public func advance(days: Int = 1) async throws -> AdvanceReport {
+    guard days >= 1 else { throw BulkServerError.invalidConfiguration("advance needs at least 1 day") }
+    return try await core.state.advance(days: days, seed: core.dataset.generator.seed)
+  }
+
+  /// Sets the fault switches and modes (counters start again). An `otherOrigin…` fault starts the
+  /// other-origin listener first; if it cannot listen (127.0.0.2 is not a loopback address on every
+  /// system), those URLs point at a closed port of that host instead.
+  public func setFaults(_ faults: Faults) async {
+    if faults.needsOtherOrigin { try? await startOtherOrigin() }
+    await core.state.setFaults(faults)
+  }
+
+  /// The other origin's base URL (`http://127.0.0.2:PORT`), once an `otherOrigin…` fault started its listener.
+  public var otherOriginURL: String? { core.otherBaseURL }
+
+  /// Every request the other origin received (method, path, headers), in order.
+  public var otherOriginRequestLog: [RecordedRequest] { get async { core.otherLog.all } }
+
+  /// The `Authorization` header of every request the other origin received that carried one.
+  /// A client that keeps its token to the server's origin leaves this empty.
+  public var otherOriginAuthorizationHeaders: [String] {
+    get async { core.otherLog.all.compactMap { $0.header("Authorization") } }
+  }
+
+  /// The simulated clock, as a FHIR instant.
+  public var clock: String { get async { Instant.format(await core.state.clock) } }
+
+  public var requestLog: [RecordedRequest] { get async { core.log.all } }
+
+  /// Stops listening and removes temporary state.
+  public func stop() async {
+    if let other = other.withLock({ $0 }) { await other.stop() }
+    await main.stop()
+    for job in await core.state.jobs.values { job.cancel.cancel() }
+    if let temporaryRoot { try? FileManager.default.removeItem(atPath: temporaryRoot) }
+  }
+
+  /// Waits until the server stops (for `cohort serve` in the foreground).
+  public func waitUntilStopped() async throws {
+    do {
+      try await main.runTask.value
+    } catch is CancellationError {
+    }
+  }
+}
+
+/// One Hummingbird application listening on one address.
+struct Listener: Sendable {
+  let serviceGroup: ServiceGroup
+  let runTask: Task<Void, any Error>
+  let port: Int
+
+  static func start(responder: BulkResponder, host: String, port: Int, signals: [UnixSignal]) async throws -> Listener {
     var logger = Logger(label: "cohort.BulkServer")
     logger.logLevel = .warning
     let started = StartSignal()
     let app = Application(
-      responder: BulkResponder(core: core),
-      configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: nil),
+      responder: responder,
+      server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [CloseDelimited.Installer()])),
+      configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
       onServerRunning: { channel in started.fire(.success(channel.localAddress?.port ?? 0)) },
       logger: logger)
-    let signals: [UnixSignal] = config.handleSignals ? [.sigint, .sigterm] : []
     let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: signals, logger: logger))
     let runTask = Task {
       do {
@@ -160,36 +246,18 @@ public final class BulkDataServer: Sendable {
         throw error
       }
     }
-    let port: Int
     do {
-      port = try await started.wait()
+      let bound = try await started.wait()
+      return Listener(serviceGroup: group, runTask: runTask, port: bound)
     } catch {
       runTask.cancel()
-      throw BulkServerError.invalidConfiguration("cannot listen on \(config.host):\(config.port): \(error)")
+      throw BulkServerError.invalidConfiguration("cannot listen on \(host):\(port): \(error)")
     }
-    let hostPart = config.host.contains(":") ? "[\(config.host)]" : config.host
-    core.baseURL = "http://\(hostPart):\(port)"
-    return BulkDataServer(core: core, runTask: runTask, serviceGroup: group, temporaryRoot: temporaryRoot, port: port, host: config.host)
   }
 
-  /// Moves the simulated clock by `days` and changes the data (new visits, updates, deletions,
-  /// patients joining and leaving Groups). Kick-offs wait while it runs.
-  public func advance(days: Int = 1) async throws -> AdvanceReport {
-    guard days >= 1 else { throw BulkServerError.invalidConfiguration("advance needs at least 1 day") }
-    return try await core.state.advance(days: days, seed: core.dataset.generator.seed)
-  }
-
-  public func setFaults(_ faults: Faults) async { await core.state.setFaults(faults) }
-
-  /// The simulated clock, as a FHIR instant.
-  public var clock: String { get async { Instant.format(await core.state.clock) } }
-
-  public var requestLog: [RecordedRequest] { get async { core.log.all } }
-
-  /// Stops listening and removes temporary state.
-  public func stop() async {
+  func stop() async {
     await serviceGroup.triggerGracefulShutdown()
-    // Idle keep-alive connections can hold a graceful shutdown open; cut it short.
+    // Idle keep-alive connections (and endless bodies) can hold a graceful shutdown open; cut it short.
     let runTask = self.runTask
     let watchdog = Task {
       try await Task.sleep(nanoseconds: 2_000_000_000)
@@ -197,15 +265,22 @@ public final class BulkDataServer: Sendable {
     }
     _ = try? await runTask.value
     watchdog.cancel()
-    for job in await core.state.jobs.values { job.cancel.cancel() }
-    if let temporaryRoot { try? FileManager.default.removeItem(atPath: temporaryRoot) }
   }
+}
 
-  /// Waits until the server stops (for `cohort serve` in the foreground).
-  public func waitUntilStopped() async throws {
+/// Runs the other-origin start once (callers at the same time share it; a failure can be retried).
+actor OtherOriginStart {
+  private var task: Task<Void, any Error>?
+
+  func run(_ body: @escaping @Sendable () async throws -> Void) async throws {
+    if let task { return try await task.value }
+    let t = Task { try await body() }
+    task = t
     do {
-      try await runTask.value
-    } catch is CancellationError {
+      try await t.value
+    } catch {
+      task = nil
+      throw error
     }
   }
 }

@@ -140,3 +140,21 @@ extension String {
     count >= width ? self : String(repeating: c, count: width - count) + self
   }
 }
+
+extension RequestError {
+  /// The same error with `prefix` before its diagnostics.
+  func prefixed(_ prefix: String) -> RequestError {
+    switch self {
+    case .badRequest(let s): .badRequest(prefix + s)
+    case .notSupported(let s): .notSupported(prefix + s)
+    case .notFound(let s): .notFound(prefix + s)
+    case .methodNotAllowed(let s): .methodNotAllowed(prefix + s)
+    case .unauthorized(let s): .unauthorized(prefix + s)
+    case .forbidden(let s): .forbidden(prefix + s)
+    case .gone(let s): .gone(prefix + s)
+    case .tooManyRequests(let s, let r): .tooManyRequests(prefix + s, retryAfter: r)
+    case .transient(let s): .transient(prefix + s)
+    case .server(let s): .server(prefix + s)
+    }
+  }
+}

@@ -18,7 +18,10 @@ struct ExportParameters: Sendable {
   var elements: [String: Set<String>] = [:]
   var patients: Set<String>? = nil
   var lenient = false
+  /// Written as informational OperationOutcomes into the error file.
   var notes: [String] = []
+  /// Written as warning OperationOutcomes into the error file (e.g. `patient=` ignored).
+  var warnings: [String] = []
 
   /// Parses and validates the parameters of a kick-off (query items for GET, Parameters for POST).
   static func parse(
@@ -58,22 +61,27 @@ struct ExportParameters: Sendable {
           p.until = t
         }
       case "_outputFormat":
-        guard ["application/fhir+ndjson", "application/ndjson", "ndjson"].contains(value) else {
+        // A literal '+' in a query reads as a space (form encoding); %2B is a '+'. Accept both.
+        let format = value.replacingOccurrences(of: " ", with: "+")
+        guard ["application/fhir+ndjson", "application/ndjson", "ndjson"].contains(format) else {
           throw .badRequest("_outputFormat '\(value)' is not supported; use application/fhir+ndjson, application/ndjson or ndjson")
         }
       case "_typeFilter":
-        let filter = try Filters.parse(value, knownTypes: knownTypes)
-        let unsupported = Filters.unsupported(filter)
-        if !unsupported.isEmpty {
-          if lenient {
-            p.notes.append("_typeFilter '\(value)': parameters \(unsupported.joined(separator: ", ")) are not supported and were ignored")
-            let kept = filter.criteria.filter { !unsupported.contains($0.0) }
-            if !kept.isEmpty { p.typeFilters.append(TypeFilter(type: filter.type, criteria: kept)) }
-            continue
+        // A comma-separated list of queries (and the parameter may repeat); filters of one type are OR-ed.
+        for filter in try Filters.parseList(value, knownTypes: knownTypes) {
+          let unsupported = Filters.unsupported(filter)
+          if !unsupported.isEmpty {
+            let shown = filter.type + "?" + filter.criteria.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+            if lenient {
+              p.notes.append("_typeFilter '\(shown)': parameters \(unsupported.joined(separator: ", ")) are not supported and were ignored")
+              let kept = filter.criteria.filter { !unsupported.contains($0.0) }
+              if !kept.isEmpty { p.typeFilters.append(TypeFilter(type: filter.type, criteria: kept)) }
+              continue
+            }
+            throw .badRequest("_typeFilter '\(shown)' uses unsupported search parameters: \(unsupported.joined(separator: ", ")) (supported: \(Filters.supportedParameters.joined(separator: ", ")))")
           }
-          throw .badRequest("_typeFilter '\(value)' uses unsupported search parameters: \(unsupported.joined(separator: ", ")) (supported: \(Filters.supportedParameters.joined(separator: ", ")))")
+          p.typeFilters.append(filter)
         }
-        p.typeFilters.append(filter)
       case "_elements":
         for e in value.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) where !e.isEmpty {
           let parts = e.split(separator: ".", maxSplits: 1).map(String.init)
@@ -216,6 +224,17 @@ final class NDJSONSink {
 struct ContentFaults: Sendable {
   var partialFailure = false
   var badLine: Faults.BadLine? = nil
+  var missingId = false
+  var emptyDeletedURL = false
+  var escapes = false
+
+  init(_ f: Faults) {
+    partialFailure = f.partialFailure
+    badLine = f.badLine
+    missingId = f.missingId
+    emptyDeletedURL = f.emptyDeletedURL
+    escapes = f.escapes
+  }
 }
 
 enum ExportWriter {
@@ -234,7 +253,18 @@ enum ExportWriter {
     }
     let supportingWanted = !wantTypes.isDisjoint(with: Generator.supportingTypes) || dataset.imported
     var badLineWritten = faults.badLine == nil
+    var idDropped = Set<String>()  // types whose first line lost its id (missingId)
+    func deletedBundle(_ url: String) -> JSON {
+      .object([
+        ("resourceType", .string("Bundle")),
+        ("type", .string("transaction")),
+        ("entry", .array([.object([("request", .object([("method", .string("DELETE")), ("url", .string(url))]))])])),
+      ])
+    }
     do {
+      if faults.emptyDeletedURL, params.since != nil {
+        try sink.write(kind: "deleted", type: "Bundle", fileStem: "deleted", line: deletedBundle("").serialized())
+      }
       try dataset.forEachPatient(db, at: transactionTime, includeSupporting: supportingWanted) { index, merged in
         if isCancelled() { throw CancellationError() }
         if index >= 0 {
@@ -249,7 +279,11 @@ enum ExportWriter {
           // Supporting resources come with patient-level exports too, when asked for.
         }
         for r in merged.live where wantTypes.contains(r.type) && params.includes(r, transactionTime: transactionTime) {
-          let shaped = params.shaped(r)
+          var shaped = params.shaped(r)
+          if faults.missingId, !idDropped.contains(r.type) {
+            idDropped.insert(r.type)
+            shaped.json = shaped.json.removing("id")
+          }
           try sink.write(kind: "output", type: r.type, fileStem: r.type, line: shaped.bytes())
           if !badLineWritten {
             badLineWritten = true
@@ -269,16 +303,7 @@ enum ExportWriter {
           // pull (a joiners' patient= export), and deleting what it never had is harmless.
           for d in merged.deleted where wantTypes.contains(d.type) && d.at > since {
             if let until = params.until, d.at > until { continue }
-            let bundle = JSON.object([
-              ("resourceType", .string("Bundle")),
-              ("type", .string("transaction")),
-              (
-                "entry",
-                .array([
-                  .object([("request", .object([("method", .string("DELETE")), ("url", .string("\(d.type)/\(d.id)"))]))])
-                ])
-              ),
-            ])
+            let bundle = deletedBundle("\(d.type)/\(d.id)")
             try sink.write(kind: "deleted", type: "Bundle", fileStem: "deleted", line: bundle.serialized())
           }
         }
@@ -286,6 +311,15 @@ enum ExportWriter {
       var notes = params.notes
       if let failedType {
         notes.append("failed to generate the \(failedType) resources of this export (simulated fault)")
+      }
+      for warning in params.warnings {
+        let outcome = OperationOutcome.make(severity: "warning", code: "informational", diagnostics: warning)
+        try sink.write(kind: "error", type: "OperationOutcome", fileStem: "error", line: outcome.serialized())
+      }
+      if faults.escapes {
+        let outcome = OperationOutcome.make(
+          severity: "warning", code: "informational", diagnostics: Faults.escapeText + "export finished (simulated fault)")
+        try sink.write(kind: "error", type: "OperationOutcome", fileStem: "error", line: outcome.serialized())
       }
       for (i, note) in notes.enumerated() {
         let isFailure = failedType != nil && i == notes.count - 1

@@ -12,6 +12,42 @@ enum Filters {
     "vaccine-code",
   ]
 
+  /// Splits one `_typeFilter` value into its queries, as the IG defines it: a comma-separated list of
+  /// `Type?query` entries (`Observation?category=laboratory,Observation?category=vital-signs`). A comma
+  /// starts a new entry only when what follows looks like `Type?`; other commas stay inside the entry,
+  /// where they OR the values of one parameter (`Observation?code=a,b`).
+  static func parseList(_ text: String, knownTypes: [String]) throws(RequestError) -> [TypeFilter] {
+    var entries: [String] = []
+    var current = ""
+    var rest = Substring(text)
+    while let comma = rest.firstIndex(of: ",") {
+      current += rest[..<comma]
+      let after = rest[rest.index(after: comma)...]
+      if startsEntry(after) {
+        entries.append(current)
+        current = ""
+      } else {
+        current += ","
+      }
+      rest = after
+    }
+    current += rest
+    entries.append(current)
+    var out: [TypeFilter] = []
+    for entry in entries.map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+      out.append(try parse(entry, knownTypes: knownTypes))
+    }
+    guard !out.isEmpty else { throw .badRequest("_typeFilter is empty; it must look like Type?param=value") }
+    return out
+  }
+
+  /// `Type?…`: a resource type name (a capital letter, then letters or digits) followed by `?`.
+  static func startsEntry(_ s: Substring) -> Bool {
+    let t = s.drop { $0 == " " }
+    guard let first = t.first, first.isASCII, first.isUppercase, let q = t.firstIndex(of: "?") else { return false }
+    return t[..<q].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+  }
+
   /// Parses one `_typeFilter` value: `Type?param=value&param=value` (already percent-decoded once).
   static func parse(_ text: String, knownTypes: [String]) throws(RequestError) -> TypeFilter {
     guard let q = text.firstIndex(of: "?") else {

@@ -21,8 +21,11 @@ final class ServerCore: Sendable {
   let dataset: Dataset
   let types: [String]
   let log = RequestLog()
+  /// Requests received by the other-origin listener (the `otherOrigin…` faults).
+  let otherLog = RequestLog()
   let smartClients: [String: [RegisteredKey]]
   private let base = Mutex<String>("")
+  private let otherBase = Mutex<String?>(nil)
 
   init(config: BulkServerConfiguration, state: ServerState, dataset: Dataset, types: [String], smartClients: [String: [RegisteredKey]]) {
     self.config = config
@@ -36,14 +39,22 @@ final class ServerCore: Sendable {
     get { base.withLock { $0 } }
     set { base.withLock { $0 = newValue } }
   }
+  /// The other origin's base URL, once its listener runs.
+  var otherBaseURL: String? {
+    get { otherBase.withLock { $0 } }
+    set { otherBase.withLock { $0 = newValue } }
+  }
+  /// Where the `otherOrigin…` faults point: the second listener, or a closed port when it could not start.
+  var otherOriginBase: String { otherBaseURL ?? "http://\(config.otherOriginHost):9" }
   var tokenURL: String { baseURL + "/auth/token" }
   var authEnabled: Bool {
     if case .none = config.auth { return false }
     return true
   }
 
-  func statusURL(_ job: Int) -> String {
-    switch config.flavor {
+  func statusURL(_ job: Int, base: String? = nil) -> String {
+    let baseURL = base ?? self.baseURL
+    return switch config.flavor {
     case .standard: "\(baseURL)/$export-status/\(job)"
     case .netsmart: "\(baseURL)/$export-poll-status?_id=\(job)"
     }
@@ -54,7 +65,8 @@ final class ServerCore: Sendable {
     return "\(job)-" + stem.replacingOccurrences(of: ".", with: "-")
   }
 
-  func fileURL(job: Int, name: String, generation: Int?) -> String {
+  func fileURL(job: Int, name: String, generation: Int?, base: String? = nil) -> String {
+    let baseURL = base ?? self.baseURL
     let v = generation.map { "?v=\($0)" } ?? ""
     switch config.flavor {
     case .standard: return "\(baseURL)/files/\(job)/\(URLTools.percentEncode(name))\(v)"
@@ -93,6 +105,8 @@ struct Reply {
 struct BulkResponder: HTTPResponder {
   typealias Context = BasicRequestContext
   let core: ServerCore
+  /// Where this listener records requests (`core.log`, or `core.otherLog` on the other origin).
+  let log: RequestLog
 
   func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
     var headers: [String: String] = [:]
@@ -100,7 +114,7 @@ struct BulkResponder: HTTPResponder {
       let name = f.name.canonicalName.lowercased()
       headers[name] = headers[name].map { $0 + ", " + f.value } ?? f.value
     }
-    core.log.append(RecordedRequest(method: request.method.rawValue, path: request.uri.string, headers: headers))
+    log.append(RecordedRequest(method: request.method.rawValue, path: request.uri.string, headers: headers))
     var request = request
     // Echo X-Request-ID; the Netsmart flavor also answers X-Correlation-Id (C72).
     var echo: [(String, String)] = []
@@ -119,16 +133,22 @@ struct BulkResponder: HTTPResponder {
     do {
       return try await route(&request).response
     } catch let e as RequestError {
+      let e = await hostile(e)
       return Reply.error(e, headers: e.status == 401 ? [("WWW-Authenticate", "Bearer")] : []).response
     } catch let e as RequestErrorWithHeaders {
-      var reply = Reply.error(e.error, headers: e.headers)
+      var reply = Reply.error(await hostile(e.error), headers: e.headers)
       if let s = e.status { reply.status = s }
       return reply.response
     } catch let e as TokenError {
       return Reply.json(e.status, e.json, contentType: "application/json", headers: [("Cache-Control", "no-store")]).response
     } catch {
-      return Reply.error(.server("internal error: \(error)")).response
+      return Reply.error(await hostile(.server("internal error: \(error)"))).response
     }
+  }
+
+  /// The `escapes` fault: terminal escape sequences at the start of the diagnostics.
+  func hostile(_ e: RequestError) async -> RequestError {
+    await core.state.faults.escapes ? e.prefixed(Faults.escapeText) : e
   }
 
   // MARK: routing
@@ -323,6 +343,12 @@ struct BulkResponder: HTTPResponder {
     let clock = await core.state.clock
     var p = try ExportParameters.parse(
       level: level, items: params, isPost: isPost, lenient: lenient, knownTypes: core.types, now: clock)
+    let faults = await core.state.faults
+    if faults.ignorePatient, let ids = p.patients {
+      p.patients = nil
+      p.warnings.append(
+        "the patient parameter was ignored (\(ids.count) patient reference\(ids.count == 1 ? "" : "s")): this server does not support patient= and exported every patient of the request")
+    }
     if let scopes, let readable = ClientAssertion.readableTypes(scopes) {
       let explicit = params.contains { $0.0 == "_type" }
       let denied = p.types.filter { !readable.contains($0) }
@@ -337,7 +363,7 @@ struct BulkResponder: HTTPResponder {
     let job = try await core.state.beginJob(
       request: requestURL, requiresToken: core.authEnabled, since: p.since, types: p.types)
     let dataset = core.dataset
-    let content = await ContentFaults(partialFailure: core.state.faults.partialFailure, badLine: core.state.faults.badLine)
+    let content = ContentFaults(faults)
     let perFile = core.config.resourcesPerFile
     let state = core.state
     let frozen = p
@@ -357,8 +383,10 @@ struct BulkResponder: HTTPResponder {
       }
     }
     let outcome = OperationOutcome.make(
-      severity: "information", code: "informational", diagnostics: "export job \(job.id) accepted; poll the Content-Location URL")
-    return Reply.json(202, outcome, headers: [("Content-Location", core.statusURL(job.id))])
+      severity: "information", code: "informational",
+      diagnostics: (faults.escapes ? Faults.escapeText : "") + "export job \(job.id) accepted; poll the Content-Location URL")
+    let location = faults.otherOriginStatus ? core.statusURL(job.id, base: core.otherOriginBase) : core.statusURL(job.id)
+    return Reply.json(202, outcome, headers: [("Content-Location", location)])
   }
 
   /// Reads a Parameters resource into (name, value) pairs.
@@ -409,6 +437,9 @@ struct BulkResponder: HTTPResponder {
       case .gone: throw RequestError.notFound("no export job '\(jobText)'")
       case .transient:
         throw RequestErrorWithHeaders.make(.transient("temporary failure while checking the export; retry"), retry)
+      case .throttled:
+        throw RequestErrorWithHeaders.make(
+          .tooManyRequests("too many status requests; wait as Retry-After says", retryAfter: core.config.retryAfterSeconds), retry)
       case .pending(let n, let of):
         return Reply(status: 202, headers: [("X-Progress", "in progress (step \(n) of \(of))")] + retry)
       case .ready: break
@@ -432,39 +463,58 @@ struct BulkResponder: HTTPResponder {
     case .failed(let why):
       throw RequestError.server(why)
     case .complete(let files):
+      if page == 1, await core.state.takeNotJSON(id) {
+        let html = "<html><head><title>Service Unavailable</title></head><body><h1>Please try again</h1></body></html>\n"
+        return Reply(
+          status: 200, headers: [("Content-Type", "text/html; charset=utf-8")],
+          body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+      }
       let generation = page == 1 ? await core.state.countManifest(id) : max(1, current.manifestsServed)
       let faults = await core.state.faults
-      return Reply.json(200, manifest(current, files: files, page: page, generation: generation, faults: faults), contentType: "application/json")
+      // The files stay until the job is deleted; tell caches the manifest is good for an hour.
+      let expires = HTTPDate.format(Date().addingTimeInterval(3600))
+      return Reply.json(
+        200, manifest(current, files: files, page: page, generation: generation, faults: faults), contentType: "application/json",
+        headers: [("Expires", expires)])
     }
   }
 
   func manifest(_ job: JobRuntime, files: [ExportFile], page: Int, generation: Int, faults: Faults) -> JSON {
-    let gen: Int? = faults.expiredLinks > 0 ? generation : nil
+    let expired = faults.effectiveExpiredLinks
+    let gen: Int? = expired > 0 ? generation : nil
+    // otherOriginRefresh: the links of refreshed manifests (after the expired ones) are on the other origin.
+    let fileBase: String? = faults.otherOriginRefresh && generation > expired ? core.otherOriginBase : nil
     func entry(_ f: ExportFile) -> JSON {
-      .object([("type", .string(f.type)), ("url", .string(core.fileURL(job: job.id, name: f.name, generation: gen))), ("count", .int(f.count))])
+      .object([
+        ("type", .string(f.type)), ("url", .string(core.fileURL(job: job.id, name: f.name, generation: gen, base: fileBase))),
+        ("count", .int(f.count)),
+      ])
     }
     var outputs = files.filter { $0.kind == "output" }
     var isLast = true
-    let size = faults.manifestPageSize
+    let size = faults.effectivePageSize
     if size > 0 {
       let pages = max(1, (outputs.count + size - 1) / size)
       let start = min(outputs.count, (page - 1) * size)
       outputs = Array(outputs[start..<min(outputs.count, start + size)])
       isLast = page >= pages
     }
+    let transactionTime = job.transactionTime + (faults.futureTransactionTime ? 86400 : 0)
     var members: [(String, JSON)] = [
-      ("transactionTime", .string(Instant.format(job.transactionTime))),
+      ("transactionTime", .string(Instant.format(transactionTime))),
       ("request", .string(job.request)),
       ("requiresAccessToken", .bool(job.requiresToken)),
-      ("output", .array(outputs.map(entry))),
     ]
-    if job.since != nil {
+    if !faults.noOutput { members.append(("output", .array(outputs.map(entry)))) }
+    if job.since != nil && !faults.noDeleted {
       members.append(("deleted", .array(isLast ? files.filter { $0.kind == "deleted" }.map(entry) : [])))
     }
     members.append(("error", .array(isLast ? files.filter { $0.kind == "error" }.map(entry) : [])))
     if !isLast {
       let sep = core.config.flavor == .netsmart ? "&" : "?"
-      members.append(("link", .array([.object([("relation", .string("next")), ("url", .string(core.statusURL(job.id) + "\(sep)page=\(page + 1)"))])])))
+      let base = faults.otherOriginNext ? core.otherOriginBase : nil
+      members.append(
+        ("link", .array([.object([("relation", .string("next")), ("url", .string(core.statusURL(job.id, base: base) + "\(sep)page=\(page + 1)"))])])))
     }
     return .object(members)
   }
@@ -480,9 +530,10 @@ struct BulkResponder: HTTPResponder {
     }
     if job.requiresToken { try await authorize(request) }
     let faults = await core.state.faults
-    if faults.expiredLinks > 0 {
+    let expired = faults.effectiveExpiredLinks
+    if expired > 0 {
       let v = items.first { $0.0 == "v" }.flatMap { Int($0.1) } ?? 0
-      if v <= faults.expiredLinks {
+      if v <= expired {
         throw RequestError.gone("this file link has expired; poll the status URL again for fresh links")
       }
     }
@@ -490,11 +541,23 @@ struct BulkResponder: HTTPResponder {
     if earlier < faults.fileErrors {
       throw RequestErrorWithHeaders.make(.transient("temporary failure reading \(name); retry"), [("Retry-After", "1")], status: 503)
     }
-    let drop = earlier < faults.fileErrors + faults.dropConnections
+    // Which request fault (if any) this request gets: the counts apply one after the other.
+    var bound = faults.fileErrors
+    func next(_ n: Int) -> Bool {
+      defer { bound += n }
+      return earlier >= bound && earlier < bound + n
+    }
+    let drop = next(faults.dropConnections)
+    let truncate = next(faults.truncatedBody)
+    let endless = next(faults.endlessBody)
+    let trickle = next(faults.tricklingBody)
     let path = job.directory + "/" + f.name
-    let gzip = faults.gzip && (request.headers[.acceptEncoding] ?? "").lowercased().contains("gzip")
     let size = f.bytes
-    var headers = [("Content-Type", "application/fhir+ndjson")]
+    if truncate { return truncatedFile(path: path, size: size) }
+    if endless { return endlessFile(path: path) }
+    if trickle { return tricklingFile(path: path, size: size) }
+    let gzip = faults.gzip && HTTPNegotiation.acceptsGzip(request.headers[.acceptEncoding])
+    var headers = [("Content-Type", "application/fhir+ndjson"), ("Vary", "Accept-Encoding")]
     if gzip { headers.append(("Content-Encoding", "gzip")) }
     let body = ResponseBody(contentLength: gzip ? nil : size) { writer in
       let fd = open(path, O_RDONLY)
@@ -523,12 +586,70 @@ struct BulkResponder: HTTPResponder {
     return Reply(status: 200, headers: headers, body: body)
   }
 
+  /// `truncatedBody`: an HTTP/1.0-style body (no Content-Length, no chunking, ended by closing the
+  /// connection) holding the whole lines of the file's first half.
+  func truncatedFile(path: String, size: Int) -> Reply {
+    let headers = [
+      ("Content-Type", "application/fhir+ndjson"), ("Vary", "Accept-Encoding"), (CloseDelimited.marker, "1"),
+    ]
+    let body = ResponseBody(contentLength: nil) { writer in
+      guard let input = FileHandle(forReadingAtPath: path) else { throw BulkServerError.io(path: path, reason: "cannot open") }
+      defer { try? input.close() }
+      let data = try input.read(upToCount: max(1, size / 2)) ?? Data()
+      var bytes = [UInt8](data)
+      if let lastNewline = bytes.lastIndex(of: 0x0A) {
+        bytes = Array(bytes[...lastNewline])
+      } else {
+        bytes = []
+      }
+      if !bytes.isEmpty { try await writer.write(ByteBuffer(bytes: bytes)) }
+      throw SimulatedDrop()  // closes the connection: the client sees the end of a close-delimited body
+    }
+    return Reply(status: 200, headers: headers, body: body)
+  }
+
+  /// `endlessBody`: the file's lines again and again, chunked, until the client goes away.
+  func endlessFile(path: String) -> Reply {
+    let body = ResponseBody(contentLength: nil) { writer in
+      var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+      while true {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw BulkServerError.io(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        while true {
+          try Task.checkCancellation()
+          let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+          if n < 0 { throw BulkServerError.io(path: path, reason: String(cString: strerror(errno))) }
+          if n == 0 { break }
+          try await writer.write(ByteBuffer(bytes: chunk[0..<n]))
+        }
+      }
+    }
+    return Reply(status: 200, headers: [("Content-Type", "application/fhir+ndjson"), ("Vary", "Accept-Encoding")], body: body)
+  }
+
+  /// `tricklingBody`: the whole file (with its Content-Length), `Faults.trickleBytesPerSecond` bytes per second.
+  func tricklingFile(path: String, size: Int) -> Reply {
+    let body = ResponseBody(contentLength: size) { writer in
+      guard let input = FileHandle(forReadingAtPath: path) else { throw BulkServerError.io(path: path, reason: "cannot open") }
+      defer { try? input.close() }
+      let perTick = max(1, Faults.trickleBytesPerSecond / 4)
+      while let piece = try input.read(upToCount: perTick), !piece.isEmpty {
+        try await writer.write(ByteBuffer(bytes: piece))
+        try await Task.sleep(nanoseconds: 250_000_000)
+      }
+      try await writer.finish(nil)
+    }
+    return Reply(status: 200, headers: [("Content-Type", "application/fhir+ndjson"), ("Vary", "Accept-Encoding")], body: body)
+  }
+
   // MARK: Group
 
   /// The Group with its members at the current clock. Members are streamed through a temporary
   /// file, so a Group of 100,000 patients costs no more memory than one of 40.
   func groupRead(_ g: GroupKind) async throws -> Reply {
     let dataset = core.dataset
+    let noMember = await core.state.faults.groupNoMember
     let clock = await core.state.clock
     let path = core.state.filesRoot + "/group-\(UUID().uuidString).part"
     let count = try await dataset.pool.read { db -> Int in
@@ -563,6 +684,11 @@ struct BulkResponder: HTTPResponder {
       ("quantity", .int(count)),
     ]).serialized()
     // `{…,"quantity":N` + `,"member":[` + members + `]}`
+    if noMember {
+      // groupNoMember: the Group as large Groups or `_summary` reads give it (quantity, no member).
+      try? FileManager.default.removeItem(atPath: path)
+      return Reply(status: 200, headers: [("Content-Type", "application/fhir+json")], body: ResponseBody(byteBuffer: ByteBuffer(bytes: head)))
+    }
     let prefix = Array(head.dropLast()) + Array(#","member":["#.utf8)
     let suffix = Array("]}".utf8)
     let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -621,9 +747,9 @@ struct BulkResponder: HTTPResponder {
     let params = ["_type", "_since", "_until", "_outputFormat", "_typeFilter", "_elements", "patient"]
     let searchParams: [JSON] = Filters.supportedParameters.map { .object([("name", .string($0)), ("type", .string($0 == "date" || $0 == "_lastUpdated" ? "date" : "token"))]) }
     var resources: [JSON] = []
-    for t in core.types {
-      var r: [(String, JSON)] = [("type", .string(t)), ("interaction", .array([]))]
-      r[1].1 = .array(t == "Group" ? [.object([("code", .string("read"))])] : [])
+    // No empty arrays (FHIR JSON forbids them): types without interactions have no `interaction`.
+    for t in core.types where t != "Group" {
+      var r: [(String, JSON)] = [("type", .string(t))]
       r.append(("searchParam", .array(searchParams)))
       if t == "Patient" {
         r.append(("operation", .array([.object([("name", .string("export")), ("definition", .string("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"))])])))

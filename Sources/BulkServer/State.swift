@@ -24,6 +24,8 @@ struct JobRuntime: Sendable {
   var types: [String]
   var scopeTypes: Set<String>? = nil
   var transientServed = 0
+  var throttledServed = 0
+  var notJSONServed = 0
   var pendingServed = 0
   var manifestsServed = 0
   var cancel = CancelFlag()
@@ -66,6 +68,8 @@ actor ServerState {
     fileRequests = [:]
     for id in jobs.keys {
       jobs[id]?.transientServed = 0
+      jobs[id]?.throttledServed = 0
+      jobs[id]?.notJSONServed = 0
     }
   }
 
@@ -153,6 +157,7 @@ actor ServerState {
 
   enum PollAnswer {
     case transient
+    case throttled
     case pending(poll: Int, of: Int)
     case ready(JobRuntime)
     case gone
@@ -166,12 +171,23 @@ actor ServerState {
       job.transientServed += 1
       return .transient
     }
+    if job.throttledServed < faults.poll429 {
+      job.throttledServed += 1
+      return .throttled
+    }
     let needed = pollsBeforeComplete + faults.slowPolls
     if job.pendingServed < needed {
       job.pendingServed += 1
       return .pending(poll: job.pendingServed, of: needed + 1)
     }
     return .ready(job)
+  }
+
+  /// True when this complete-status answer must be a non-JSON 200 (`statusNotJSON`).
+  func takeNotJSON(_ id: Int) -> Bool {
+    guard let job = jobs[id], job.notJSONServed < faults.statusNotJSON else { return false }
+    jobs[id]?.notJSONServed += 1
+    return true
   }
 
   func countManifest(_ id: Int) -> Int {
