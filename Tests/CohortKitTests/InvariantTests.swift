@@ -35,8 +35,8 @@ struct InvariantTests {
       config.seed = seed
       switch flavour {
       case .standard: break
-      case .noDeleted: break  // TODO-A
-      case .ignoresPatient: break  // TODO-A
+      case .noDeleted: config.faults.noDeleted = true
+      case .ignoresPatient: config.faults.ignorePatient = true
       }
     }) { f in
       let allTypes = ["Patient", "Encounter", "Condition", "Observation"]
