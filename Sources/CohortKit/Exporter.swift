@@ -294,8 +294,10 @@ public final class Exporter: Sendable {
       metadata: [("cohort", cohort.name), ("group", cohort.groupID)])
     defer { log?.close() }
     let forward = events
+    var observedEndpoint = client.endpoint
+    observedEndpoint.allowedOrigins += options.allowOrigins
     let observed = BulkClient(
-      endpoint: client.endpoint, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy,
+      endpoint: observedEndpoint, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy,
       events: { event in
         forward(event)
         log?.handle(event)
@@ -336,7 +338,9 @@ public final class Exporter: Sendable {
       job.phase = .downloading
       try store.updateExport(job)
       let already = try store.files(exportID: job.id!)
-      let skip = Set(already.map(\.url))
+      // Resume is keyed by where a file lands (relative to the export folder), not by its URL.
+      let folderPrefix = job.folderName + "/"
+      let skip = Set(already.compactMap { $0.path.hasPrefix(folderPrefix) ? String($0.path.dropFirst(folderPrefix.count)) : nil })
       if !already.isEmpty { note("\(already.count) file(s) of export #\(job.seq) already downloaded; fetching the rest") }
       let exportID = job.id!
       let store = self.store
@@ -354,7 +358,11 @@ public final class Exporter: Sendable {
       // Group membership: the current member list (C59–C61).
       var members: [String]?
       do {
-        members = try await observed.groupMembers(groupID: cohort.groupID)
+        switch try await observed.groupMembers(groupID: cohort.groupID) {
+        case .known(let ids): members = ids
+        case .unknown(let reason):
+          note("warning: membership unknown: \(reason); joiners and leavers are not computed this time")
+        }
       } catch {
         note("warning: could not read Group/\(cohort.groupID) for its member list (\(error)); joiners and leavers are not computed this time")
       }
@@ -367,7 +375,8 @@ public final class Exporter: Sendable {
         if !previous.isEmpty && !joiners.isEmpty {
           try await pullJoiners(
             joiners, cohort: cohort, job: job, parameters: parameters, client: observed, folder: folder,
-            skip: skip, parallel: options.parallel)
+            skip: Set(skip.compactMap { $0.hasPrefix("joiners/") ? String($0.dropFirst("joiners/".count)) : nil }),
+            parallel: options.parallel)
         }
       }
 
@@ -543,18 +552,8 @@ public final class Exporter: Sendable {
     var deletes: [(type: String, id: String)] = []
     for file in files where file.kind == "deleted" {
       let path = workspace.cohortFolder(cohort) + "/" + file.path
-      try forEachObject(path: path) { bundle in
-        for entry in bundle["entry"] as? [[String: Any]] ?? [] {
-          guard let request = entry["request"] as? [String: Any], (request["method"] as? String)?.uppercased() == "DELETE",
-            let url = request["url"] as? String
-          else { continue }
-          let parts = url.split(separator: "?")[0].split(separator: "/")
-          guard parts.count >= 2 else { continue }
-          var typeIndex = parts.count - 2
-          if parts.count >= 4, parts[parts.count - 2] == "_history" { typeIndex = parts.count - 4 }
-          deletes.append((String(parts[typeIndex]), String(parts[typeIndex + 1])))
-        }
-      }
+      // Strict (C54): an entry without a usable request.url is a data fault naming file and line.
+      for d in try DeletedFile.read(path: path, name: file.path) { deletes.append((d.type, d.id)) }
     }
     return deletes
   }
