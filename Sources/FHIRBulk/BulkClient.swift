@@ -133,10 +133,9 @@ public final class BulkClient: Sendable {
     for issue in outcome.issue {
       let severity = (issue.severity ?? "").lowercased()
       guard severity == "warning" || severity == "information" else { continue }
-      let text = redact(
-        "server \(severity) (\(source)): " + [issue.code, issue.message].compactMap { $0 }.joined(separator: ": "))
-      let fresh = surfaced.withLock { $0.insert(text).inserted }
-      if fresh { emit(.warning(text)) }
+      let what = redact([issue.code, issue.message].compactMap { $0 }.joined(separator: ": "))
+      let fresh = surfaced.withLock { $0.insert(severity + " " + what).inserted }
+      if fresh { emit(.warning("server \(severity) (\(source)): \(what)")) }
     }
   }
 
