@@ -46,7 +46,7 @@ enum ByteText {
       v /= 1024
       i += 1
     }
-    return i == 0 ? "\(n) bytes" : String(format: "%.1f %@", v, units[i])
+    return i == 0 ? "\(n) bytes" : String(format: "%.1f", v) + " " + units[i]
   }
 }
 

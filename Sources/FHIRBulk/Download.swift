@@ -253,7 +253,6 @@ extension BulkClient {
     }
     let declared = response.headers.first(name: "Content-Length").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
     if let declared, declared > policy.maxFileBytes {
-      _ = try? await response.body.collect(upTo: 0)
       throw AttemptFailure.fatal(.limitExceeded(url: item.url, limit: .fileBytes(policy.maxFileBytes)))
     }
     let encoding = (response.headers.first(name: "Content-Encoding") ?? "").lowercased()
