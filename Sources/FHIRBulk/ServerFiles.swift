@@ -1,5 +1,6 @@
 // Reading the small server files of an export after download: `deleted` Bundles (C54) and
 // `error` OperationOutcomes (C39, C40). Both stream line by line and never trap on server input.
+import Crypto
 import Foundation
 import NDJSON
 
@@ -166,5 +167,36 @@ enum NDJSONLines {
       number += 1
       try body(pending, number)
     }
+  }
+}
+
+/// Size and SHA-256 of a file as stored, to re-verify a recorded download before commit
+/// (issue 11 item 4). Streams; the bytes are hashed as they are on disk.
+public enum FileDigest {
+  public static func sha256(path: String) throws -> (bytes: Int64, sha256: String) {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw BulkError.io(path: path, message: "cannot open the file")
+    }
+    defer { try? handle.close() }
+    var hasher = SHA256()
+    var total: Int64 = 0
+    while true {
+      let chunk: Data
+      do {
+        chunk = try handle.read(upToCount: 4 << 20) ?? Data()
+      } catch {
+        throw BulkError.io(path: path, message: "cannot read the file")
+      }
+      if chunk.isEmpty { break }
+      hasher.update(data: chunk)
+      total += Int64(chunk.count)
+    }
+    return (total, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+  }
+
+  /// True when the file at `path` still has the recorded size and SHA-256.
+  public static func matches(path: String, bytes: Int64, sha256: String) -> Bool {
+    guard let d = try? Self.sha256(path: path) else { return false }
+    return d.bytes == bytes && d.sha256 == sha256.lowercased()
   }
 }

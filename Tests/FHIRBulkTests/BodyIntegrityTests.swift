@@ -247,7 +247,9 @@ import Testing
   @Test func aTLSFailureIsOneLineNamingTheHost() async throws {
     let s = try await MockServer.start()
     defer { Task { await s.stop() } }
-    let client = BulkClient(endpoint: BulkEndpoint(baseURL: "https://127.0.0.1:\(s.port)/fhir"), pollPolicy: .fast())
+    let client = BulkClient(
+      endpoint: BulkEndpoint(baseURL: "https://127.0.0.1:\(s.port)/fhir"),
+      httpClient: BulkClient.sharedHTTPClient(connectTimeout: .seconds(1)), pollPolicy: .fast())
     do {
       _ = try await client.kickoff(level: .system, parameters: ExportParameters())
       Issue.record("expected failure")
@@ -343,5 +345,21 @@ import Testing
       Data(manifestJSON(s.base, output: [], error: [("OperationOutcome", s.base + "/files/e1"), ("OperationOutcome", s.base + "/files/e2")]).utf8))
     try await makeClient(s, events: events).downloadAll(m, into: dir.path, statusURL: nil)
     #expect(events.warnings.filter { $0.contains("Condition?code filter ignored") }.count == 1)
+  }
+}
+
+@Suite struct FileDigestTests {
+  @Test func recordedFilesCanBeReVerified() async throws {
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    s.on("GET", "/files/p", respond: .ndjson(patients(3)))
+    let m = try Manifest.parse(Data(manifestJSON(s.base, output: [("Patient", s.base + "/files/p", 3)]).utf8))
+    let f = try #require(try await makeClient(s).downloadAll(m, into: dir.path, statusURL: nil).first)
+    #expect(FileDigest.matches(path: f.path, bytes: f.bytes, sha256: f.sha256))
+    try Data("{}\n".utf8).write(to: URL(fileURLWithPath: f.path))
+    #expect(!FileDigest.matches(path: f.path, bytes: f.bytes, sha256: f.sha256))
+    #expect(!FileDigest.matches(path: dir.path + "/missing", bytes: 0, sha256: ""))
   }
 }
