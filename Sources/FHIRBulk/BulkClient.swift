@@ -38,7 +38,8 @@ public struct DownloadPolicy: Sendable {
   public var maxCompressionRatio: Int
   /// Wall time for one attempt at one file.
   public var maxDuration: Duration
-  /// No byte for this long (or no response head) fails the attempt (retried like a network error).
+  /// No byte for this long fails the attempt (retried like a network error). The response head
+  /// may take up to `max(stallTimeout, 30 s)`.
   public var stallTimeout: Duration
 
   public init(

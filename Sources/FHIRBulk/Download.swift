@@ -240,7 +240,7 @@ extension BulkClient {
     do {
       (response, _) = try await perform(
         .download, method: .GET, url: item.url, headers: headers, token: token, body: nil,
-        timeout: Self.timeAmount(min(policy.stallTimeout, policy.maxDuration)))
+        timeout: Self.timeAmount(max(policy.stallTimeout, .seconds(30))))
     } catch let e as BulkError {
       if case .network = e { throw AttemptFailure.transport(e) }
       throw AttemptFailure.fatal(e)
@@ -275,7 +275,8 @@ extension BulkClient {
             closeDelimited: declared == nil && !chunked, clock: clock)
         }
         group.addTask {
-          // The watchdog: no byte for `stallTimeout`, or longer than `maxDuration` in all.
+          // The watchdog: no byte for `stallTimeout`, or longer than `maxDuration` in all (the
+          // wait for the response head included).
           let tick = max(min(policy.stallTimeout / 4, .seconds(1)), .milliseconds(10))
           while true {
             try await Task.sleep(for: tick)

@@ -232,7 +232,7 @@ import Testing
     let port = try RawHTTPServer.closedPort()
     let client = BulkClient(
       endpoint: BulkEndpoint(baseURL: "http://127.0.0.1:\(port)/fhir"),
-      httpClient: BulkClient.sharedHTTPClient(connectTimeout: .seconds(1)), pollPolicy: .fast())
+      httpClient: BulkClient.sharedHTTPClient(connectTimeout: .seconds(2)), pollPolicy: .fast())
     do {
       _ = try await client.kickoff(level: .system, parameters: ExportParameters())
       Issue.record("expected failure")
@@ -249,7 +249,7 @@ import Testing
     defer { Task { await s.stop() } }
     let client = BulkClient(
       endpoint: BulkEndpoint(baseURL: "https://127.0.0.1:\(s.port)/fhir"),
-      httpClient: BulkClient.sharedHTTPClient(connectTimeout: .seconds(1)), pollPolicy: .fast())
+      pollPolicy: .fast())
     do {
       _ = try await client.kickoff(level: .system, parameters: ExportParameters())
       Issue.record("expected failure")
