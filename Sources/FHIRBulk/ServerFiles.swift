@@ -23,11 +23,18 @@ public enum DeletedFile {
   /// used in error messages.
   public static func read(path: String, name: String? = nil, maxLineLength: Int = 64 << 20) throws -> [DeletedResource] {
     var out: [DeletedResource] = []
+    try forEach(path: path, name: name, maxLineLength: maxLineLength) { out.append($0) }
+    return out
+  }
+
+  /// Streams the deleted resources of the file at `path`, one at a time.
+  public static func forEach(
+    path: String, name: String? = nil, maxLineLength: Int = 64 << 20, _ body: (DeletedResource) throws -> Void
+  ) throws {
     let label = name ?? (path as NSString).lastPathComponent
     try NDJSONLines.forEach(path: path, name: label, maxLineLength: maxLineLength) { line, number in
-      out += try parse(line: line, file: label, line: number)
+      for d in try parse(line: line, file: label, line: number) { try body(d) }
     }
-    return out
   }
 
   /// The deleted resources of one NDJSON line (a Bundle); blank lines give none.
@@ -99,7 +106,7 @@ public struct OutcomeFileSummary: Sendable, Equatable {
   public var noteIssues = 0
   /// Distinct error/fatal texts ("severity code: diagnostics", escaped), the first 100.
   public var errors: [String] = []
-  /// Distinct warning/information issues, one OperationOutcome per issue, the first 100.
+  /// Distinct warning/information issues, one OperationOutcome per issue (texts escaped), the first 100.
   public var notes: [OperationOutcome] = []
 
   /// True when the file holds an error or fatal issue: the export is partial (C40).
@@ -128,7 +135,12 @@ public enum OperationOutcomeFile {
           if s.errors.count < 100, seenErrors.insert(text).inserted { s.errors.append(text) }
         case "warning", "information":
           s.noteIssues += 1
-          if s.notes.count < 100, seenNotes.insert(text).inserted { s.notes.append(OperationOutcome(issue: [issue])) }
+          if s.notes.count < 100, seenNotes.insert(text).inserted {
+            var clean = issue
+            clean.diagnostics = issue.diagnostics.map(TerminalText.escape)
+            clean.details?.text = issue.details?.text.map(TerminalText.escape)
+            s.notes.append(OperationOutcome(issue: [clean]))
+          }
         default:
           break
         }
