@@ -5,6 +5,12 @@
 public protocol AccessTokenProvider: Sendable {
   /// Returns a token. `forceRenew` is true after a 401: renew once, and the caller retries once (C10).
   func token(forceRenew: Bool) async throws -> String
+  /// The token endpoint's URL, when known: its origin may receive the token too (nil by default).
+  var tokenEndpoint: String? { get }
+}
+
+extension AccessTokenProvider {
+  public var tokenEndpoint: String? { nil }
 }
 
 /// A fixed bearer token (from a file or an environment variable). It cannot be renewed, so a

@@ -2,10 +2,20 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NDJSON
 import NIOCore
 import NIOHTTP1
 
-/// Download behaviour (C43–C49).
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Download behaviour (C43–C49) and bounds (issue 11 item 6). Defaults fit real exports: files
+/// of tens of GB that take hours.
 public struct DownloadPolicy: Sendable {
   /// Attempts per file for network errors, 5xx and 429 (C48).
   public var maxAttempts: Int
@@ -15,15 +25,28 @@ public struct DownloadPolicy: Sendable {
   public var maxLineLength: Int
   /// Redirects followed per file (C46).
   public var maxRedirects: Int
-  /// Treat a line count different from the manifest `count` as an error (default: a warning, C42).
+  /// A line count different from the manifest `count` downloads the file once more, then fails
+  /// the export (default). False: only a warning (C42).
   public var strictCount: Bool
   /// Emit `downloadProgress` every this many bytes.
   public var progressEvery: Int64
+  /// Bytes received for one file (compressed, when the server compresses).
+  public var maxFileBytes: Int64
+  /// Bytes written for one file after decompression.
+  public var maxDecompressedBytes: Int64
+  /// Decompressed ÷ compressed bytes, checked once 1 MiB has been decompressed (gzip bombs).
+  public var maxCompressionRatio: Int
+  /// Wall time for one attempt at one file.
+  public var maxDuration: Duration
+  /// No byte for this long fails the attempt (retried like a network error). The response head
+  /// may take up to `max(stallTimeout, 30 s)`.
+  public var stallTimeout: Duration
 
   public init(
     maxAttempts: Int = 5, backoff: PollPolicy = PollPolicy(initialBackoff: .seconds(1), maxBackoff: .seconds(60)),
-    maxLineLength: Int = 64 << 20, maxRedirects: Int = 5, strictCount: Bool = false,
-    progressEvery: Int64 = 4 << 20
+    maxLineLength: Int = 64 << 20, maxRedirects: Int = 5, strictCount: Bool = true,
+    progressEvery: Int64 = 4 << 20, maxFileBytes: Int64 = 100 << 30, maxDecompressedBytes: Int64 = 256 << 30,
+    maxCompressionRatio: Int = 200, maxDuration: Duration = .seconds(12 * 3600), stallTimeout: Duration = .seconds(300)
   ) {
     self.maxAttempts = maxAttempts
     self.backoff = backoff
@@ -31,6 +54,11 @@ public struct DownloadPolicy: Sendable {
     self.maxRedirects = maxRedirects
     self.strictCount = strictCount
     self.progressEvery = progressEvery
+    self.maxFileBytes = maxFileBytes
+    self.maxDecompressedBytes = maxDecompressedBytes
+    self.maxCompressionRatio = maxCompressionRatio
+    self.maxDuration = maxDuration
+    self.stallTimeout = stallTimeout
   }
 
   public static func fast(maxAttempts: Int = 3) -> DownloadPolicy {
@@ -47,24 +75,46 @@ public final class BulkClient: Sendable {
   private let capabilityCache = Locked<CapabilitySummary?>(nil)
   /// Tokens handed out so far, only to scrub them from any text we pass on.
   private let seenTokens = Locked<Set<String>>([])
+  /// Server warnings/information already surfaced (each is said once).
+  private let surfaced = Locked<Set<String>>([])
 
   /// Status, manifest and error bodies are collected up to this size.
   static let smallBodyLimit = 64 << 20
   static let requestTimeout: TimeAmount = .seconds(120)
 
-  /// A process-wide client configured for Bulk Data: gzip/deflate decoding with no ratio limit,
-  /// redirects handled by `BulkClient` itself (so `Authorization` is dropped on a change of origin
-  /// whatever the client), 5-minute read idle timeout. Never shut down.
+  /// The default connect timeout: a refused or unroutable server is reported within seconds.
+  public static let defaultConnectTimeout: TimeAmount = .seconds(5)
+
+  /// A process-wide client configured for Bulk Data (`configuration()`). Never shut down.
   public static let defaultHTTPClient: HTTPClient = HTTPClient(
     eventLoopGroupProvider: .singleton, configuration: defaultConfiguration)
 
-  public static var defaultConfiguration: HTTPClient.Configuration {
+  public static var defaultConfiguration: HTTPClient.Configuration { configuration() }
+
+  /// Redirects handled by `BulkClient` itself (so `Authorization` is dropped on a change of
+  /// origin whatever the client), no decompression by the HTTP client (file downloads decode gzip
+  /// themselves, with `DownloadPolicy`'s size and ratio limits), the given connect timeout and a
+  /// 5-minute read idle timeout.
+  public static func configuration(connectTimeout: TimeAmount = defaultConnectTimeout) -> HTTPClient.Configuration {
     var c = HTTPClient.Configuration(
       redirectConfiguration: .disallow,
-      timeout: .init(connect: .seconds(30), read: .seconds(300)),
-      decompression: .enabled(limit: .none))
+      timeout: .init(connect: connectTimeout, read: .seconds(300)),
+      decompression: .disabled)
     c.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 10
     return c
+  }
+
+  private static let sharedClients = Locked<[Int64: HTTPClient]>([:])
+
+  /// A process-wide client per connect timeout (for per-server timeouts); never shut down.
+  public static func sharedHTTPClient(connectTimeout: TimeAmount) -> HTTPClient {
+    if connectTimeout == defaultConnectTimeout { return defaultHTTPClient }
+    return sharedClients.withLock { clients in
+      if let c = clients[connectTimeout.nanoseconds] { return c }
+      let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration(connectTimeout: connectTimeout))
+      clients[connectTimeout.nanoseconds] = c
+      return c
+    }
   }
 
   public init(
@@ -76,7 +126,18 @@ public final class BulkClient: Sendable {
     self.http = httpClient
     self.pollPolicy = pollPolicy
     self.downloadPolicy = downloadPolicy
-    self.emit = events
+    self.emit = { events($0.escaped) }
+  }
+
+  /// Emits each warning/information issue of a server OperationOutcome once per client (issue 15).
+  func surfaceWarnings(_ outcome: OperationOutcome, from source: String) {
+    for issue in outcome.issue {
+      let severity = (issue.severity ?? "").lowercased()
+      guard severity == "warning" || severity == "information" else { continue }
+      let what = redact([issue.code, issue.message].compactMap { $0 }.joined(separator: ": "))
+      let fresh = surfaced.withLock { $0.insert(severity + " " + what).inserted }
+      if fresh { emit(.warning("server \(severity) (\(source)): \(what)")) }
+    }
   }
 
   // MARK: Capability
@@ -148,6 +209,7 @@ public final class BulkClient: Sendable {
             operation: .kickoff, detail: "Content-Location '\(location)' is not a usable URL")
         }
         record(url, parameters, r, statusURL: statusURL)
+        if let o = OperationOutcome.decode(r.body) { surfaceWarnings(o, from: "kick-off") }
         return statusURL
       }
       if (200..<300).contains(r.status) {
@@ -185,7 +247,17 @@ public final class BulkClient: Sendable {
 
   /// One status request (C28–C35).
   public func pollOnce(statusURL: String) async throws -> PollResult {
-    try await pollDetailed(statusURL: statusURL).result
+    do {
+      return try await pollDetailed(statusURL: statusURL).result
+    } catch let n as NonJSONStatus {
+      throw n.error
+    }
+  }
+
+  /// A 200 from the status URL whose body is not JSON (a proxy's page, a truncated body): retried
+  /// a bounded number of times by `waitForManifest` before it is an error.
+  struct NonJSONStatus: Error {
+    var error: BulkError
   }
 
   func pollDetailed(statusURL: String) async throws -> (result: PollResult, rawRetryAfter: String?) {
@@ -197,6 +269,11 @@ public final class BulkClient: Sendable {
       if !r.body.isEmpty, OperationOutcome.decode(r.body) == nil { partial = try? Manifest.parse(r.body) }
       return (.inProgress(progress: r.headers.first(name: "X-Progress"), retryAfter: retryAfter(r), partial: partial), raw)
     case 200:
+      guard (try? JSONSerialization.jsonObject(with: r.body, options: [.fragmentsAllowed])) != nil else {
+        let what = bodyText(r).map { "'\($0)'" } ?? "an empty body"
+        throw NonJSONStatus(
+          error: .protocolViolation(operation: .status, detail: "HTTP 200 with \(what) instead of a JSON manifest"))
+      }
       var m = try Manifest.parse(r.body)
       m.expires = r.headers.first(name: "Expires")
       return (.complete(m), raw)
@@ -230,6 +307,13 @@ public final class BulkClient: Sendable {
       do {
         polled = try await pollDetailed(statusURL: statusURL)
         transient = 0
+      } catch let n as NonJSONStatus {
+        transient += 1
+        if transient > policy.maxTransientRetries { throw n.error }
+        let d = max(policy.nextDelay(retryAfter: nil, attempt: transient - 1), floor)
+        emit(.retry(reason: n.error.description, after: d))
+        try await Task.sleep(for: d)
+        continue
       } catch let e as BulkError where e.isTransient {
         transient += 1
         if transient > policy.maxTransientRetries { throw e }
@@ -245,6 +329,11 @@ public final class BulkClient: Sendable {
         let m = try await followPages(first, policy: policy)
         if let expectedRequest, !m.request.isEmpty, m.request != expectedRequest {
           emit(.warning("manifest request '\(m.request)' differs from the kick-off '\(expectedRequest)'"))
+        }
+        if m.transactionTimeIsInFuture(skew: PollPolicy.seconds(policy.clockSkew)) {
+          emit(
+            .warning(
+              "the manifest's transactionTime \(m.transactionTime) is in the future (the server's clock is ahead); it must not become the next _since"))
         }
         emit(.statusComplete(transactionTime: m.transactionTime))
         emit(.manifestComplete(ManifestSummary(m)))
@@ -332,7 +421,7 @@ public final class BulkClient: Sendable {
       date: r.headers.first(name: "Date"))
   }
 
-  func token(forceRenew: Bool) async throws -> String? {
+  func token(forceRenew: Bool, for op: BulkOperation = .kickoff) async throws -> String? {
     guard let auth = endpoint.auth else { return nil }
     do {
       let t = try await auth.token(forceRenew: forceRenew)
@@ -340,6 +429,10 @@ public final class BulkClient: Sendable {
       return t
     } catch let e as BulkError {
       throw e
+    } catch is CancellationError {
+      throw CancellationError()
+    } catch SMARTError.network(let url, let message) {
+      throw BulkError.network(operation: op, url: url, message: "token endpoint: " + redact(message))
     } catch {
       throw BulkError.auth(redact(String(describing: error)))
     }
@@ -383,12 +476,13 @@ public final class BulkClient: Sendable {
     _ op: BulkOperation, method: HTTPMethod, url: String, accept: String, extra: [(String, String)] = [],
     body: Data? = nil, contentType: String? = nil
   ) async throws -> Reply {
-    var tok = try await token(forceRenew: false)
+    var tok = try await token(forceRenew: false, for: op)
     var renewed = false
+    let mayCarryCredentials = endpoint.tokenPolicy.allows(url)
     while true {
       var headers = HTTPHeaders()
       headers.add(name: "Accept", value: accept)
-      for (k, v) in endpoint.extraHeaders { headers.add(name: k, value: v) }
+      if mayCarryCredentials { for (k, v) in endpoint.extraHeaders { headers.add(name: k, value: v) } }
       for (k, v) in extra { headers.add(name: k, value: v) }
       if let contentType { headers.add(name: "Content-Type", value: contentType) }
       let (response, finalURL) = try await perform(
@@ -398,13 +492,16 @@ public final class BulkClient: Sendable {
       let collected: ByteBuffer
       do {
         collected = try await response.body.collect(upTo: Self.smallBodyLimit)
+      } catch is CancellationError {
+        throw CancellationError()
       } catch {
         throw BulkError.network(operation: op, url: url, message: "reading the response: \(Self.describe(error))")
       }
-      let reply = Reply(status: status, headers: response.headers, body: Data(collected.readableBytesView), url: finalURL)
+      let body = try Self.decodeSmallBody(Data(collected.readableBytesView), headers: response.headers, op: op)
+      let reply = Reply(status: status, headers: response.headers, body: body, url: finalURL)
       if status == 401, endpoint.auth != nil, !renewed {
         renewed = true
-        tok = try await token(forceRenew: true)
+        tok = try await token(forceRenew: true, for: op)
         emit(.retry(reason: "\(op.rawValue) answered HTTP 401; renewed the access token", after: .zero))
         continue
       }
@@ -424,8 +521,15 @@ public final class BulkClient: Sendable {
     var headers = headers
     var sendToken = token != nil
     let firstOrigin = URLText.origin(url)
+    let policy = endpoint.tokenPolicy
     var hops = 0
     while true {
+      // The one place a token is attached: it goes only where the policy allows (C12).
+      if sendToken, token != nil, !policy.allows(current) {
+        throw BulkError.tokenOriginRefused(
+          operation: op, host: URLText.hostPort(current) ?? "an unusable URL",
+          server: URLText.hostPort(endpoint.baseURL) ?? endpoint.baseURL)
+      }
       var req = HTTPClientRequest(url: current)
       req.method = method
       req.headers = headers
@@ -466,17 +570,124 @@ public final class BulkClient: Sendable {
     }
   }
 
+  /// Status, manifest and error bodies: decoded when the server gzipped them anyway (only when
+  /// the bytes really are gzip, so a body the HTTP client already decoded is left alone).
+  static func decodeSmallBody(_ data: Data, headers: HTTPHeaders, op: BulkOperation) throws -> Data {
+    let encoding = (headers.first(name: "Content-Encoding") ?? "").lowercased()
+    guard encoding.contains("gzip") || encoding.contains("deflate"), data.count >= 2,
+      data[data.startIndex] == 0x1F || data[data.startIndex] == 0x78
+    else { return data }
+    var inflater = GzipInflater()
+    var out = Data()
+    do {
+      try data.withUnsafeBytes { p in
+        try inflater.inflate(p) { chunk in
+          out.append(contentsOf: chunk)
+          if out.count > smallBodyLimit { throw BulkError.protocolViolation(operation: op, detail: "a compressed response larger than \(smallBodyLimit >> 20) MiB") }
+        }
+      }
+      try inflater.finish()
+    } catch let e as BulkError {
+      throw e
+    } catch {
+      return data
+    }
+    return out
+  }
+
+  /// One short line for a transport error: what happened, never a raw NIO/AHC dump.
   static func describe(_ error: any Error) -> String {
     if let e = error as? HTTPClientError {
       switch e {
       case .remoteConnectionClosed: return "the server closed the connection"
-      case .readTimeout: return "read timed out"
-      case .connectTimeout: return "connect timed out"
-      case .deadlineExceeded: return "request timed out"
+      case .readTimeout: return "no data for too long (read timeout)"
+      case .connectTimeout: return "connection timed out"
+      case .deadlineExceeded: return "no response in time"
       case .bodyLengthMismatch: return "body shorter than Content-Length"
-      default: return String(describing: e)
+      case .tlsHandshakeTimeout: return "TLS handshake timed out"
+      case .getConnectionFromPoolTimeout: return "no connection became available in time"
+      case .cancelled: return "cancelled"
+      default: return oneLine(String(describing: e))
       }
     }
-    return String(describing: error)
+    if let e = error as? IOError { return describe(errno: e.errnoCode) }
+    if let e = error as? ChannelError {
+      switch e {
+      case .connectTimeout: return "connection timed out"
+      case .ioOnClosedChannel, .alreadyClosed, .eof, .outputClosed, .inputClosed: return "the connection was closed"
+      default: return oneLine(String(describing: e))
+      }
+    }
+    let typeName = String(reflecting: type(of: error))
+    if typeName.hasPrefix("NIOSSL.") { return "TLS failure: " + tlsReason(String(describing: error)) }
+    if typeName.hasSuffix("NIOConnectionError") {
+      // NIOPosix's connection error: DNS failures and the per-address connect errors.
+      var dns = false
+      var first: String?
+      for child in Mirror(reflecting: error).children {
+        switch child.label {
+        case "dnsAError", "dnsAAAAError":
+          let m = Mirror(reflecting: child.value)
+          if m.displayStyle == .optional, !m.children.isEmpty { dns = true }
+        case "connectionErrors":
+          for failure in Mirror(reflecting: child.value).children {
+            for part in Mirror(reflecting: failure.value).children where part.label == "error" {
+              if first == nil, let inner = part.value as? any Error { first = describe(inner) }
+            }
+          }
+        default: break
+        }
+      }
+      if let first { return first }
+      if dns { return "the host name could not be resolved" }
+      return "cannot connect"
+    }
+    if typeName.contains("SocketAddressError") || typeName.contains("GetaddrinfoError") {
+      return "the host name could not be resolved"
+    }
+    return oneLine(String(describing: error))
+  }
+
+  static func describe(errno code: Int32) -> String {
+    switch code {
+    case ECONNREFUSED: return "connection refused"
+    case ECONNRESET: return "connection reset by the server"
+    case ETIMEDOUT: return "connection timed out"
+    case EHOSTUNREACH: return "host unreachable"
+    case ENETUNREACH: return "network unreachable"
+    case EPIPE: return "the connection was closed"
+    default: return oneLine(String(cString: strerror(code)))
+    }
+  }
+
+  /// The BoringSSL reason (e.g. CERTIFICATE_VERIFY_FAILED) or a short form of the NIOSSL error.
+  static func tlsReason(_ text: String) -> String {
+    if text.contains("failedToValidateHostname") || text.lowercased().contains("hostname") {
+      return "the certificate does not match the host name"
+    }
+    var reasons: [String] = []
+    var current = ""
+    for ch in text + " " {
+      if ch.isUppercase || ch == "_" || (ch.isNumber && !current.isEmpty) {
+        current.append(ch)
+      } else {
+        if current.count >= 6 && current.contains("_") { reasons.append(current) }
+        current = ""
+      }
+    }
+    if let r = reasons.last {
+      switch r {
+      case "CERTIFICATE_VERIFY_FAILED": return "the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED)"
+      case "WRONG_VERSION_NUMBER": return "the server does not speak TLS on this port (WRONG_VERSION_NUMBER)"
+      default: return r
+      }
+    }
+    return oneLine(text)
+  }
+
+  static func oneLine(_ text: String, max: Int = 200) -> String {
+    var s = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    if s.count > max { s = String(s.prefix(max)) + "…" }
+    return s
   }
 }

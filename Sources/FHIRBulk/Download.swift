@@ -5,6 +5,7 @@ import Foundation
 import NDJSON
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -15,42 +16,49 @@ import NIOHTTP1
 #endif
 
 /// Per-line verification while downloading: every non-blank line is a JSON object whose
-/// `resourceType` equals the file's type, and no line exceeds the cap (C44). The one place that
-/// knows which scanner is used.
+/// `resourceType` equals the file's type, output lines carry an `id`, and no line exceeds the cap
+/// (C44, issue 11 item 2). The one place that knows which scanner is used.
 struct LineVerifier {
   private var scanner: NDJSONLineScanner
   let type: String
+  let requireID: Bool
   private(set) var lines = 0
 
-  init(type: String, maxLineLength: Int) {
+  init(type: String, requireID: Bool, maxLineLength: Int) {
     self.type = type
-    self.scanner = NDJSONLineScanner(maxLineLength: maxLineLength, computeHash: false)
+    self.requireID = requireID
+    self.scanner = NDJSONLineScanner(maxLineLength: maxLineLength, computeHash: false, fields: [.resourceType, .id])
   }
 
   mutating func feed(_ chunk: UnsafeRawBufferPointer) throws {
     var n = lines
     let expected = type
+    let id = requireID
     defer { lines = n }
     try scanner.feed(chunk) { line in
       n += 1
-      try Self.check(line, expected)
+      try Self.check(line, expected, id)
     }
   }
 
   mutating func finish() throws {
     var n = lines
     let expected = type
+    let id = requireID
     defer { lines = n }
     try scanner.finish { line in
       n += 1
-      try Self.check(line, expected)
+      try Self.check(line, expected, id)
     }
   }
 
-  private static func check(_ line: ScannedLine, _ expected: String) throws {
+  private static func check(_ line: ScannedLine, _ expected: String, _ requireID: Bool) throws {
     guard line.resourceType == expected else {
       throw VerifyFailure(
         reason: "line \(line.lineNumber) has resourceType \(line.resourceType.map { "'\($0)'" } ?? "missing"), expected \(expected)")
+    }
+    if requireID, (line.id ?? "").isEmpty {
+      throw VerifyFailure(reason: "line \(line.lineNumber) (\(expected)) has no id, so it could not be indexed")
     }
   }
 }
@@ -64,9 +72,25 @@ private enum AttemptFailure: Error {
   case fatal(BulkError)
 }
 
+/// The time the last byte arrived, shared between a download and its watchdog.
+private final class ByteClock: Sendable {
+  private let last: Mutex<ContinuousClock.Instant>
+  init() { last = Mutex(.now) }
+  func touch() { last.withLock { $0 = .now } }
+  var sinceLast: Duration { last.withLock { $0.duration(to: .now) } }
+}
+
+private struct LimitHit: Error { var limit: DownloadLimit }
+
+private struct BodyResult: Sendable {
+  var bytes: Int64
+  var lines: Int
+  var sha256: String
+}
+
 extension BulkClient {
   /// Downloads one planned file into `directory/relativePath`: streamed to a temporary name,
-  /// verified (sha256, lines, resourceType, count) and renamed (C43–C48).
+  /// verified (complete body, sha256, lines, resourceType, id, count) and renamed (C43–C48).
   public func download(
     _ file: PlannedFile, requiresAccessToken: Bool, into directory: String, statusURL: String?
   ) async throws -> DownloadedFile {
@@ -80,19 +104,27 @@ extension BulkClient {
     var renewed = false
     var refreshed = false
     var forceRenew = false
+    var countRetried = false
     emit(.downloadRequest(url: item.url, kind: file.kind, type: item.type))
     while true {
       attempt += 1
-      let tok = requiresAccessToken ? try await token(forceRenew: forceRenew) : nil
+      let tok = requiresAccessToken ? try await token(forceRenew: forceRenew, for: .download) : nil
       forceRenew = false
       let failure: AttemptFailure
       do {
-        let (bytes, lines, sha) = try await downloadOnce(item, token: tok, tempPath: tempPath)
-        if let count = item.count, count != lines {
-          let msg = "\(file.relativePath): the manifest count is \(count) but the file has \(lines) resources"
+        let body = try await downloadOnce(item, kind: file.kind, token: tok, tempPath: tempPath)
+        if let count = item.count, count != body.lines {
+          let msg = "\(file.relativePath): the manifest count is \(count) but the file has \(body.lines) resources"
           if downloadPolicy.strictCount {
             unlink(tempPath)
-            let e = BulkError.invalidFile(url: item.url, type: item.type, reason: "count \(count) in the manifest, \(lines) lines in the file")
+            if !countRetried {
+              countRetried = true
+              emit(.retry(reason: msg + "; downloading it once more", after: .zero))
+              continue
+            }
+            let e = BulkError.dataFault(
+              file: file.relativePath, line: nil,
+              reason: "the manifest count is \(count) but the file had \(body.lines) resources on two downloads")
             emit(.downloadError(url: item.url, message: e.description))
             throw e
           }
@@ -105,12 +137,10 @@ extension BulkClient {
         }
         let done = DownloadedFile(
           kind: file.kind, type: item.type, url: item.url, path: finalPath, relativePath: file.relativePath,
-          bytes: bytes, lines: lines, sha256: sha, expectedCount: item.count, attempts: attempt,
+          bytes: body.bytes, lines: body.lines, sha256: body.sha256, expectedCount: item.count, attempts: attempt,
           seconds: PollPolicy.seconds(started.duration(to: .now)))
         emit(.downloadComplete(done))
-        if file.kind == .error && lines > 0 {
-          emit(.warning("the server reported \(lines) OperationOutcome(s) in \(file.relativePath)"))
-        }
+        if file.kind == .error && body.lines > 0 { surfaceErrorFile(path: finalPath, name: file.relativePath) }
         return done
       } catch let f as AttemptFailure {
         unlink(tempPath)
@@ -165,6 +195,16 @@ extension BulkClient {
     }
   }
 
+  /// Says once each warning/information issue of a downloaded error file, and how many errors it holds.
+  private func surfaceErrorFile(path: String, name: String) {
+    guard let summary = try? OperationOutcomeFile.summarize(path: path) else { return }
+    for outcome in summary.notes { surfaceWarnings(outcome, from: name) }
+    if summary.errorIssues > 0 {
+      let first = summary.errors.first.map { ": \($0)" } ?? ""
+      emit(.warning("the server reported \(summary.errorIssues) error issue(s) in \(name)\(first)"))
+    }
+  }
+
   /// The brief's form: the ordinal is read from a `Type.N.ndjson` file name (1 otherwise).
   public func download(
     _ item: ManifestItem, kind: FileKind, requiresAccessToken: Bool, into directory: String,
@@ -185,18 +225,22 @@ extension BulkClient {
       .item
   }
 
-  /// One attempt: GET, stream to `tempPath` with SHA-256 and line verification.
-  private func downloadOnce(_ item: ManifestItem, token: String?, tempPath: String) async throws -> (Int64, Int, String) {
+  /// One attempt: GET, then stream to `tempPath` — decoding gzip/deflate within the size and ratio
+  /// limits, with SHA-256 and line verification — under a watchdog for stalls and duration.
+  private func downloadOnce(_ item: ManifestItem, kind: FileKind, token: String?, tempPath: String) async throws -> BodyResult {
+    let policy = downloadPolicy
     var headers = HTTPHeaders()
     headers.add(name: "Accept", value: "application/fhir+ndjson")
+    headers.add(name: "Accept-Encoding", value: "gzip, deflate")
     if URLText.origin(item.url) == URLText.origin(endpoint.baseURL) {
       for (k, v) in endpoint.extraHeaders { headers.add(name: k, value: v) }
     }
+    let started = ContinuousClock.now
     let response: HTTPClientResponse
     do {
       (response, _) = try await perform(
         .download, method: .GET, url: item.url, headers: headers, token: token, body: nil,
-        timeout: .minutes(10))
+        timeout: Self.timeAmount(max(policy.stallTimeout, .seconds(30))))
     } catch let e as BulkError {
       if case .network = e { throw AttemptFailure.transport(e) }
       throw AttemptFailure.fatal(e)
@@ -207,46 +251,157 @@ extension BulkClient {
       let reply = Reply(status: code, headers: response.headers, body: body, url: item.url)
       throw AttemptFailure.status(code, retryAfter: retryAfter(reply), error: serverError(.download, reply))
     }
-    let fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    let declared = response.headers.first(name: "Content-Length").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
+    if let declared, declared > policy.maxFileBytes {
+      throw AttemptFailure.fatal(.limitExceeded(url: item.url, limit: .fileBytes(policy.maxFileBytes)))
+    }
+    let encoding = (response.headers.first(name: "Content-Encoding") ?? "").lowercased()
+    let chunked = response.headers[canonicalForm: "Transfer-Encoding"].contains { $0.lowercased().contains("chunked") }
+    let fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
       throw AttemptFailure.fatal(.io(path: tempPath, message: String(cString: strerror(errno))))
     }
     defer { close(fd) }
-    var hasher = SHA256()
-    var verifier = LineVerifier(type: item.type, maxLineLength: downloadPolicy.maxLineLength)
-    var bytes: Int64 = 0
-    var nextProgress = downloadPolicy.progressEvery
+    let clock = ByteClock()
+    let url = item.url
+    let type = item.type
+    let body = response.body
     do {
-      for try await buffer in response.body {
-        try buffer.withUnsafeReadableBytes { p in
-          if bytes == 0, p.count >= 2, p[0] == 0x1F, p[1] == 0x8B {
-            throw VerifyFailure(reason: "the body is still gzip-compressed: the HTTP client does not decode it (use BulkClient.defaultHTTPClient)")
-          }
-          hasher.update(bufferPointer: p)
-          try verifier.feed(p)
-          try Self.writeAll(fd, p, path: tempPath)
+      return try await withThrowingTaskGroup(of: BodyResult?.self) { group in
+        group.addTask {
+          try await self.consume(
+            body, url: url, type: type, requireID: kind == .output, fd: fd, tempPath: tempPath,
+            declaredLength: encoding.isEmpty || encoding == "identity" ? declared : nil,
+            closeDelimited: declared == nil && !chunked, clock: clock)
         }
-        bytes += Int64(buffer.readableBytes)
+        group.addTask {
+          // The watchdog: no byte for `stallTimeout`, or longer than `maxDuration` in all (the
+          // wait for the response head included).
+          let tick = max(min(policy.stallTimeout / 4, .seconds(1)), .milliseconds(10))
+          while true {
+            try await Task.sleep(for: tick)
+            if started.duration(to: .now) > policy.maxDuration {
+              throw LimitHit(limit: .duration(seconds: Int(policy.maxDuration.components.seconds)))
+            }
+            if clock.sinceLast > policy.stallTimeout {
+              throw LimitHit(limit: .stall(seconds: Int(policy.stallTimeout.components.seconds)))
+            }
+          }
+        }
+        while let next = try await group.next() {
+          if let result = next {
+            group.cancelAll()
+            return result
+          }
+        }
+        throw CancellationError()
+      }
+    } catch let hit as LimitHit {
+      let e = BulkError.limitExceeded(url: url, limit: hit.limit)
+      if case .stall = hit.limit { throw AttemptFailure.transport(e) }
+      throw AttemptFailure.fatal(e)
+    }
+  }
+
+  /// Streams the body to `fd`: decode, bound, hash, verify, write. Throws `AttemptFailure`.
+  private func consume(
+    _ body: HTTPClientResponse.Body, url: String, type: String, requireID: Bool, fd: Int32, tempPath: String,
+    declaredLength: Int64?, closeDelimited: Bool, clock: ByteClock
+  ) async throws -> BodyResult {
+    let policy = downloadPolicy
+    var hasher = SHA256()
+    var verifier = LineVerifier(type: type, requireID: requireID, maxLineLength: policy.maxLineLength)
+    var inflater: GzipInflater? = nil
+    var decided = false
+    var wire: Int64 = 0
+    var bytes: Int64 = 0
+    var lastByte: UInt8 = 0x0A
+    var nextProgress = policy.progressEvery
+
+    func sink(_ p: UnsafeRawBufferPointer, compressed: Bool) throws {
+      guard !p.isEmpty else { return }
+      bytes += Int64(p.count)
+      if bytes > policy.maxDecompressedBytes { throw LimitHit(limit: .decompressedBytes(policy.maxDecompressedBytes)) }
+      if compressed, bytes > 1 << 20, bytes > Int64(policy.maxCompressionRatio) * max(wire, 1) {
+        throw LimitHit(limit: .compressionRatio(policy.maxCompressionRatio))
+      }
+      hasher.update(bufferPointer: p)
+      try verifier.feed(p)
+      try Self.writeAll(fd, p, path: tempPath)
+      lastByte = p[p.count - 1]
+    }
+
+    do {
+      for try await buffer in body {
+        clock.touch()
+        wire += Int64(buffer.readableBytes)
+        if wire > policy.maxFileBytes { throw LimitHit(limit: .fileBytes(policy.maxFileBytes)) }
+        try buffer.withUnsafeReadableBytes { p in
+          if !decided, p.count >= 2 {
+            decided = true
+            // gzip (1F 8B) or zlib (78 xx) bytes are decoded whatever the headers say: NDJSON never
+            // starts with them, and a body the HTTP client already decoded does not.
+            if (p[0] == 0x1F && p[1] == 0x8B) || (p[0] == 0x78 && (UInt16(p[0]) << 8 | UInt16(p[1])) % 31 == 0) {
+              inflater = GzipInflater()
+            }
+          }
+          if inflater != nil {
+            try inflater!.inflate(p) { out in try sink(out, compressed: true) }
+          } else {
+            try sink(p, compressed: false)
+          }
+        }
         if bytes >= nextProgress {
-          nextProgress = bytes + downloadPolicy.progressEvery
-          emit(.downloadProgress(url: item.url, bytes: bytes))
+          nextProgress = bytes + policy.progressEvery
+          emit(.downloadProgress(url: url, bytes: bytes))
         }
       }
+      if let inflater {
+        do {
+          try inflater.finish()
+        } catch {
+          throw AttemptFailure.transport(
+            .network(operation: .download, url: url, message: "the compressed body ended early after \(wire) bytes"))
+        }
+      }
+      if let declaredLength, wire != declaredLength {
+        throw AttemptFailure.transport(
+          .network(operation: .download, url: url, message: "body of \(wire) bytes, Content-Length \(declaredLength)"))
+      }
+      if closeDelimited, bytes > 0, lastByte != 0x0A {
+        // Without Content-Length or chunked encoding only the connection's close ends the body:
+        // a close in the middle of a line is a cut, not an end.
+        throw AttemptFailure.transport(
+          .network(operation: .download, url: url, message: "the connection closed in the middle of a line after \(wire) bytes"))
+      }
       try verifier.finish()
+    } catch let f as AttemptFailure {
+      throw f
+    } catch let hit as LimitHit {
+      throw hit
     } catch let v as VerifyFailure {
-      throw AttemptFailure.fatal(.invalidFile(url: item.url, type: item.type, reason: v.reason))
+      throw AttemptFailure.fatal(.invalidFile(url: url, type: type, reason: v.reason))
     } catch let n as NDJSONError {
-      throw AttemptFailure.fatal(.invalidFile(url: item.url, type: item.type, reason: n.description))
+      if case .gzip(let why) = n {
+        throw AttemptFailure.fatal(.invalidFile(url: url, type: type, reason: "the compressed body is corrupt (\(why))"))
+      }
+      throw AttemptFailure.fatal(.invalidFile(url: url, type: type, reason: n.description))
     } catch let e as BulkError {
       throw AttemptFailure.fatal(e)
     } catch is CancellationError {
       throw CancellationError()
     } catch {
+      if Task.isCancelled { throw CancellationError() }
       throw AttemptFailure.transport(
-        .network(operation: .download, url: item.url, message: "body interrupted after \(bytes) bytes: \(Self.describe(error))"))
+        .network(operation: .download, url: url, message: "body interrupted after \(wire) bytes: \(Self.describe(error))"))
     }
     let sha = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-    return (bytes, verifier.lines, sha)
+    return BodyResult(bytes: bytes, lines: verifier.lines, sha256: sha)
+  }
+
+  static func timeAmount(_ d: Duration) -> TimeAmount {
+    let c = d.components
+    return .nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
   }
 
   private static func writeAll(_ fd: Int32, _ p: UnsafeRawBufferPointer, path: String) throws {
@@ -263,17 +418,29 @@ extension BulkClient {
     }
   }
 
-  /// Downloads every file of the manifest, `parallel` at a time (1…10, C49). Files whose URL or
-  /// relative path is in `skip` are left alone (resume). `onFileDone` runs for each file as it
-  /// completes, one at a time. Failed files are retried per `downloadPolicy`; if some still fail,
-  /// the others finish and `BulkError.downloadsFailed` is thrown at the end.
+  /// Downloads every file of the manifest, `parallel` at a time (1…10, C49). Files whose relative
+  /// path (`Type.N.ndjson`, `deleted/…`, `error/…`: deterministic from the manifest) is in `skip`
+  /// are left alone (resume keyed by what lands, not by URL). `onFileDone` runs for each file as
+  /// it completes, one at a time. Network failures are retried per `downloadPolicy`; if some
+  /// files still fail, the others finish and `BulkError.downloadsFailed` is thrown at the end. A
+  /// failure that no retry can fix (bad data, token policy, local disk) stops the other downloads.
   @discardableResult
   public func downloadAll(
     _ manifest: Manifest, into directory: String, parallel: Int = 4, statusURL: String?,
     skip: Set<String> = [], onFileDone: @escaping @Sendable (DownloadedFile) async throws -> Void = { _ in }
   ) async throws -> [DownloadedFile] {
     let started = ContinuousClock.now
-    let plan = try FileNaming.plan(manifest).filter { !skip.contains($0.item.url) && !skip.contains($0.relativePath) }
+    let plan = try FileNaming.plan(manifest).filter { !skip.contains($0.relativePath) }
+    let requires = manifest.requiresAccessToken
+    // The token policy, before anything is fetched (C12): one clear error naming the host.
+    if requires && endpoint.auth != nil {
+      let policy = endpoint.tokenPolicy
+      if let foreign = plan.first(where: { !policy.allows($0.item.url) }) {
+        throw BulkError.tokenOriginRefused(
+          operation: .download, host: URLText.hostPort(foreign.item.url) ?? "an unusable URL",
+          server: URLText.hostPort(endpoint.baseURL) ?? endpoint.baseURL)
+      }
+    }
     for sub in Set(plan.map { ($0.relativePath as NSString).deletingLastPathComponent }) {
       let dir = sub.isEmpty ? directory : (directory as NSString).appendingPathComponent(sub)
       do {
@@ -283,14 +450,14 @@ extension BulkClient {
       }
     }
     let width = min(max(parallel, 1), 10)
-    let requires = manifest.requiresAccessToken
     var done: [DownloadedFile] = []
-    var failures: [String] = []
+    var failures: [BulkError] = []
     try await withThrowingTaskGroup(of: Result<DownloadedFile, any Error>.self) { group in
       var next = plan.makeIterator()
       var running = 0
+      var stopping = false
       func startNext() -> Bool {
-        guard let file = next.next() else { return false }
+        guard !stopping, let file = next.next() else { return false }
         group.addTask {
           do {
             return .success(try await self.download(file, requiresAccessToken: requires, into: directory, statusURL: statusURL))
@@ -313,14 +480,25 @@ extension BulkClient {
             throw error
           }
         case .failure(let error):
-          if error is CancellationError { throw error }
-          failures.append(String(describing: error))
+          if error is CancellationError {
+            if stopping && !Task.isCancelled { continue }
+            throw error
+          }
+          let e = (error as? BulkError) ?? .io(path: directory, message: TerminalText.escape(String(describing: error)))
+          failures.append(e)
+          switch e.failureClass {
+          case .data, .policy, .localIO, .usage:
+            stopping = true
+            group.cancelAll()
+          default: break
+          }
         }
         if startNext() { running += 1 }
       }
     }
     if !failures.isEmpty {
-      throw BulkError.downloadsFailed(failed: failures.count, total: plan.count, first: failures[0])
+      let first = failures.enumerated().min { ($0.element.failureClass.rank, $0.offset) < ($1.element.failureClass.rank, $1.offset) }!.element
+      throw BulkError.downloadsFailed(failed: failures.count, total: plan.count, first: first)
     }
     let outputs = done.filter { $0.kind == .output }
     emit(

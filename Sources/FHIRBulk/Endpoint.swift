@@ -35,11 +35,14 @@ public struct BulkEndpoint: Sendable {
   public var lenient: Bool
   /// C28: the Accept header of status requests.
   public var statusAccept: String
+  /// Other origins the access token may go to for this server (`host`, `host:port` or
+  /// `scheme://host[:port]`), besides the server's own and the token endpoint's (C12).
+  public var allowedOrigins: [String]
 
   public init(
     baseURL: String, kickoffMethod: KickoffMethod = .get, auth: (any AccessTokenProvider)? = nil,
     userAgent: String = "cohort-fhirbulk/0.1", extraHeaders: [(String, String)] = [],
-    lenient: Bool = false, statusAccept: String = "application/json"
+    lenient: Bool = false, statusAccept: String = "application/json", allowedOrigins: [String] = []
   ) {
     var base = baseURL
     while base.hasSuffix("/") { base.removeLast() }
@@ -50,5 +53,12 @@ public struct BulkEndpoint: Sendable {
     self.extraHeaders = extraHeaders
     self.lenient = lenient
     self.statusAccept = statusAccept
+    self.allowedOrigins = allowedOrigins
+  }
+
+  /// Where the token may go: this server, its token endpoint (when the provider knows it) and
+  /// `allowedOrigins`.
+  public var tokenPolicy: TokenOriginPolicy {
+    TokenOriginPolicy(baseURL: baseURL, allowedOrigins: allowedOrigins, tokenEndpoint: auth?.tokenEndpoint)
   }
 }

@@ -59,11 +59,23 @@ public struct Manifest: Sendable, Codable, Equatable {
 
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
-    transactionTime = try c.decode(String.self, forKey: .transactionTime)
-    // STU4 drops `request`; tolerate its absence.
-    request = try c.decodeIfPresent(String.self, forKey: .request) ?? ""
+    // Validate before trusting (issue 11 item 2): missing is not the same as empty.
+    guard let time = try c.decodeIfPresent(String.self, forKey: .transactionTime) else {
+      throw BulkError.invalidManifest("it has no transactionTime, so there is no watermark to keep")
+    }
+    transactionTime = time
+    // STU4 drops `request` (and renames `error` to `outcome`, C68); earlier versions require it (C38).
+    let stu4 = c.contains(.outcome)
+    guard let request = try c.decodeIfPresent(String.self, forKey: .request) ?? (stu4 ? "" : nil) else {
+      throw BulkError.invalidManifest("it has no request (the kick-off URL), which the Bulk Data IG requires")
+    }
+    self.request = request
     requiresAccessToken = try c.decodeIfPresent(Bool.self, forKey: .requiresAccessToken) ?? false
-    output = try c.decodeIfPresent([ManifestItem].self, forKey: .output) ?? []
+    guard let output = try c.decodeIfPresent([ManifestItem].self, forKey: .output) else {
+      throw BulkError.invalidManifest(
+        "it has no output array (an export with no data sends \"output\": []); nothing was downloaded or removed")
+    }
+    self.output = output
     deleted = try c.decodeIfPresent([ManifestItem].self, forKey: .deleted)
     // STU4 renames `error` to `outcome` (C68).
     error =
@@ -97,6 +109,17 @@ public struct Manifest: Sendable, Codable, Equatable {
 
   /// `transactionTime` parsed (Z, offsets, fractions; C41).
   public var transactionDate: Date? { FHIRInstant.parse(transactionTime) }
+
+  /// The default tolerance for a server clock ahead of ours.
+  public static let defaultClockSkew: TimeInterval = 60
+
+  /// True when `transactionTime` is later than `now` by more than `skew` seconds: the server's
+  /// clock is ahead, and the value must not be stored as the next `_since` (every later
+  /// incremental would then fetch nothing).
+  public func transactionTimeIsInFuture(now: Date = Date(), skew: TimeInterval = Manifest.defaultClockSkew) -> Bool {
+    guard let date = transactionDate else { return false }
+    return date.timeIntervalSince(now) > skew
+  }
 
   /// Items of one kind.
   public func items(_ kind: FileKind) -> [ManifestItem] {

@@ -15,12 +15,15 @@ public struct PollPolicy: Sendable {
   public var maxTransientRetries: Int
   /// Give up polling after this long (nil: never).
   public var jobTimeout: Duration?
+  /// A manifest `transactionTime` later than now by more than this is "in the future" (a warning;
+  /// the caller must not store it as a watermark).
+  public var clockSkew: Duration
 
   public init(
     minDelay: Duration = .seconds(1), maxDelay: Duration = .seconds(15 * 60),
     initialBackoff: Duration = .seconds(2), backoffFactor: Double = 2,
     maxBackoff: Duration = .seconds(5 * 60), jitter: Double = 0.2, maxTransientRetries: Int = 5,
-    jobTimeout: Duration? = .seconds(24 * 3600)
+    jobTimeout: Duration? = .seconds(24 * 3600), clockSkew: Duration = .seconds(60)
   ) {
     self.minDelay = minDelay
     self.maxDelay = maxDelay
@@ -30,6 +33,7 @@ public struct PollPolicy: Sendable {
     self.jitter = jitter
     self.maxTransientRetries = maxTransientRetries
     self.jobTimeout = jobTimeout
+    self.clockSkew = clockSkew
   }
 
   /// A policy for tests: tiny clamps, no jitter.

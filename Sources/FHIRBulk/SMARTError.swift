@@ -22,7 +22,10 @@ public enum SMARTError: Error, CustomStringConvertible, Sendable, Equatable {
   /// A manifest with `requiresAccessToken: true` points at files on other hosts (C12).
   case foreignOrigin(origins: [String], server: String)
 
-  public var description: String {
+  /// One line, with control characters from server text escaped (`TerminalText`).
+  public var description: String { TerminalText.escape(rawDescription) }
+
+  private var rawDescription: String {
     switch self {
     case .key(let path, let reason):
       return "private key \(path) cannot be used: \(reason)"

@@ -1,6 +1,7 @@
-// Where the access token may go (C12, issue item 6): the FHIR server's own origin, plus hosts the
-// user named with `--allow-origin HOST`. A manifest with `requiresAccessToken: true` whose files
-// live elsewhere is refused before any download, with an explanation.
+// Where the access token may go (C12, issue 11 item 1): the FHIR server's own origin, the token
+// endpoint's origin, plus hosts the user allowed for this server (`--allow-origin HOST`).
+// `BulkClient` checks it on every request that carries the token; a manifest with
+// `requiresAccessToken: true` whose files live elsewhere is refused before any download.
 import Foundation
 
 public struct TokenOriginPolicy: Sendable, Equatable {
@@ -8,16 +9,19 @@ public struct TokenOriginPolicy: Sendable, Equatable {
   public let serverOrigin: String?
   /// As given: `host`, `host:port` or `scheme://host[:port]` (case-insensitive).
   public let allowed: [String]
+  /// `scheme://host:port` of the SMART token endpoint, when known.
+  public let tokenOrigin: String?
 
-  public init(baseURL: String, allowedOrigins: [String] = []) {
+  public init(baseURL: String, allowedOrigins: [String] = [], tokenEndpoint: String? = nil) {
     self.serverOrigin = URLText.origin(baseURL)
+    self.tokenOrigin = tokenEndpoint.flatMap(URLText.origin)
     self.allowed = allowedOrigins.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
   }
 
   /// True when the token may be sent to `url`.
   public func allows(_ url: String) -> Bool {
     guard let origin = URLText.origin(url) else { return false }
-    if origin == serverOrigin { return true }
+    if origin == serverOrigin || origin == tokenOrigin { return true }
     guard let c = URLComponents(string: url), let host = c.host?.lowercased() else { return false }
     let port = URLText.origin(url).flatMap { $0.split(separator: ":").last.map(String.init) } ?? ""
     for a in allowed {

@@ -153,6 +153,9 @@ public final class SMARTTokenProvider: AccessTokenProvider, CustomStringConverti
     }
   }
 
+  /// The token endpoint in use: configured, or discovered by the first token request.
+  public var tokenEndpoint: String? { state.current.configuration?.tokenURL ?? configuredTokenURL }
+
   /// The scope the server granted with the current token (nil before the first token).
   public var grantedScope: String? { get async { state.current.issued?.scope } }
 

@@ -35,6 +35,17 @@ enum URLText {
     return "\(scheme)://\(host.lowercased()):\(port)"
   }
 
+  /// `host` or `host:port` (port only when not the scheme's default), for messages: never the
+  /// path or query (signed URLs carry secrets there).
+  static func hostPort(_ url: String) -> String? {
+    guard let c = URLComponents(string: url), let host = c.host, !host.isEmpty else { return nil }
+    let scheme = c.scheme?.lowercased()
+    if let port = c.port, !(scheme == "https" && port == 443), !(scheme == "http" && port == 80) {
+      return "\(host):\(port)"
+    }
+    return host
+  }
+
   static func isAbsoluteHTTP(_ url: String) -> Bool { origin(url) != nil }
 
   /// Resolves `reference` (absolute or relative) against `base`.

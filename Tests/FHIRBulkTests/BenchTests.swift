@@ -64,7 +64,7 @@ import Testing
     _ = hasher.finalize()
     let sha = PollPolicy.seconds(t.duration(to: clock.now))
     t = clock.now
-    var v = LineVerifier(type: "Observation", maxLineLength: 1 << 20)
+    var v = LineVerifier(type: "Observation", requireID: true, maxLineLength: 1 << 20)
     try chunk.withUnsafeBytes { p in for _ in 0..<rounds { try v.feed(p) } }
     let scan = PollPolicy.seconds(t.duration(to: clock.now))
     let mb = Double(rounds * chunk.count) / 1e6

@@ -5,6 +5,12 @@ import Hummingbird
 import Logging
 import NIOCore
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 @testable import FHIRBulk
 
 struct RecordedRequest: Sendable {
@@ -30,6 +36,11 @@ enum MockBody: Sendable {
   case chunks([Data], thenFail: Bool)
   /// `count` repetitions of `line`, streamed in 64 KB writes (for large files).
   case repeated(line: Data, count: Int)
+  /// `line` repeated without end (chunked), until the client goes away (or 4 GB).
+  case endless(line: Data)
+  /// `first`, then `count` lines one at a time with `pause` between them (chunked): a trickle,
+  /// or with a long pause, a stall.
+  case trickle(first: Data, line: Data, count: Int, pause: Duration)
 }
 
 struct MockResponse: Sendable {
@@ -68,16 +79,21 @@ final class MockServer: Sendable {
   typealias Handler = @Sendable (RecordedRequest, Int) async -> MockResponse
 
   let port: Int
-  var base: String { "http://127.0.0.1:\(port)" }
+  let host: String
+  var base: String { "http://\(host):\(port)" }
   private let routes = Locked<[String: Handler]>([:])
   private let hits = Locked<[String: Int]>([:])
   private let log = Locked<[RecordedRequest]>([])
   private let concurrency = Locked<(now: Int, max: Int)>((0, 0))
   private let task = Locked<Task<Void, any Error>?>(nil)
 
-  private init(port: Int) { self.port = port }
+  private init(port: Int, host: String) {
+    self.port = port
+    self.host = host
+  }
 
-  static func start() async throws -> MockServer {
+  /// Binds `host` (127.0.0.1, or 127.0.0.2 for "another origin") on port 0.
+  static func start(host: String = "127.0.0.1") async throws -> MockServer {
     let (stream, cont) = AsyncStream.makeStream(of: Int.self)
     let box = Locked<MockServer?>(nil)
     var logger = Logger(label: "mock-bulk-server")
@@ -87,7 +103,7 @@ final class MockServer: Sendable {
         guard let server = box.current else { return Response(status: .serviceUnavailable) }
         return try await server.respond(request)
       },
-      configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+      configuration: .init(address: .hostname(host, port: 0)),
       onServerRunning: { channel in
         cont.yield(channel.localAddress?.port ?? 0)
         cont.finish()
@@ -99,7 +115,7 @@ final class MockServer: Sendable {
       t.cancel()
       throw MockFailure()
     }
-    let server = MockServer(port: port)
+    let server = MockServer(port: port, host: host)
     box.withLock { $0 = server }
     server.task.withLock { $0 = t }
     return server
@@ -198,6 +214,96 @@ final class MockServer: Sendable {
           }
           try await writer.finish(nil)
         })
+    case .endless(let line):
+      return Response(
+        status: status, headers: fields,
+        body: ResponseBody { writer in
+          var block = ByteBuffer()
+          while block.readableBytes < 64 << 10 { block.writeBytes(line) }
+          for _ in 0..<65_536 { try await writer.write(block) }
+          try await writer.finish(nil)
+        })
+    case .trickle(let first, let line, let count, let pause):
+      return Response(
+        status: status, headers: fields,
+        body: ResponseBody { writer in
+          try await writer.write(ByteBuffer(bytes: first))
+          for _ in 0..<count {
+            try await Task.sleep(for: pause)
+            try await writer.write(ByteBuffer(bytes: line))
+          }
+          try await writer.finish(nil)
+        })
+    }
+  }
+}
+
+/// A bare TCP server for what Hummingbird will not send: a body delimited only by the
+/// connection's close. Each connection gets the next scripted raw response (the last repeats),
+/// then is closed. Binds 127.0.0.1:0; `stop()` closes the listener.
+final class RawHTTPServer: Sendable {
+  let port: Int
+  private let listener: Int32
+  private let responses: [Data]
+  private let served = Locked(0)
+  var base: String { "http://127.0.0.1:\(port)" }
+  var connections: Int { served.current }
+
+  init(responses: [String]) throws {
+    self.responses = responses.map { Data($0.utf8) }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw MockFailure() }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, listen(fd, 16) == 0 else {
+      close(fd)
+      throw MockFailure()
+    }
+    var got = sockaddr_in()
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &got) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+    }
+    port = Int(UInt16(bigEndian: got.sin_port))
+    listener = fd
+    let thread = Thread { [self] in self.serve() }
+    thread.start()
+  }
+
+  /// A port nothing listens on (bound, then closed).
+  static func closedPort() throws -> Int {
+    let s = try RawHTTPServer(responses: [""])
+    let p = s.port
+    s.stop()
+    return p
+  }
+
+  func stop() { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+
+  private func serve() {
+    for _ in 0..<1000 {
+      let c = accept(listener, nil, nil)
+      guard c >= 0 else { return }
+      let n = served.withLock { v -> Int in
+        v += 1
+        return v
+      }
+      // Read the request head.
+      var head = Data()
+      var buf = [UInt8](repeating: 0, count: 4096)
+      while !head.contains(Data("\r\n\r\n".utf8)), head.count < 1 << 16 {
+        let r = read(c, &buf, buf.count)
+        if r <= 0 { break }
+        head.append(contentsOf: buf[0..<r])
+      }
+      let reply = responses[min(n, responses.count) - 1]
+      reply.withUnsafeBytes { p in _ = write(c, p.baseAddress, p.count) }
+      close(c)
     }
   }
 }
@@ -239,11 +345,14 @@ final class CountingTokens: AccessTokenProvider {
 
 func makeClient(
   _ server: MockServer, method: KickoffMethod = .get, auth: (any AccessTokenProvider)? = StaticTokenProvider("secret-token"),
-  events: EventLog = EventLog(), maxAttempts: Int = 3
+  events: EventLog = EventLog(), maxAttempts: Int = 3, allowedOrigins: [String] = [],
+  downloadPolicy: DownloadPolicy? = nil
 ) -> BulkClient {
   BulkClient(
-    endpoint: BulkEndpoint(baseURL: server.base + "/fhir", kickoffMethod: method, auth: auth, userAgent: "cohort-test/1"),
-    pollPolicy: .fast(), downloadPolicy: .fast(maxAttempts: maxAttempts), events: events.record)
+    endpoint: BulkEndpoint(
+      baseURL: server.base + "/fhir", kickoffMethod: method, auth: auth, userAgent: "cohort-test/1",
+      allowedOrigins: allowedOrigins),
+    pollPolicy: .fast(), downloadPolicy: downloadPolicy ?? .fast(maxAttempts: maxAttempts), events: events.record)
 }
 
 func manifestJSON(

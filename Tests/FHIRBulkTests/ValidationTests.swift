@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+
+@testable import FHIRBulk
+
+/// Validate before trusting (issue 11 item 2): manifests, Group reads, status answers.
+@Suite struct ValidationTests {
+  @Test func c38_manifestWithoutOutputRequestOrTransactionTimeIsRefused() throws {
+    let noOutput = #"{"transactionTime":"2024-05-01T10:00:00Z","request":"r","requiresAccessToken":true,"error":[]}"#
+    do {
+      _ = try Manifest.parse(Data(noOutput.utf8))
+      Issue.record("expected refusal")
+    } catch let e as BulkError {
+      #expect(e.description.contains("no output array"))
+      #expect(e.failureClass == .data && !e.isResumable)
+    }
+    let empty = #"{"transactionTime":"2024-05-01T10:00:00Z","request":"r","requiresAccessToken":true,"output":[],"error":[]}"#
+    #expect(try Manifest.parse(Data(empty.utf8)).output.isEmpty)
+    let noRequest = #"{"transactionTime":"2024-05-01T10:00:00Z","requiresAccessToken":true,"output":[],"error":[]}"#
+    #expect(throws: BulkError.self) { try Manifest.parse(Data(noRequest.utf8)) }
+    let noTime = #"{"request":"r","requiresAccessToken":true,"output":[],"error":[]}"#
+    do {
+      _ = try Manifest.parse(Data(noTime.utf8))
+      Issue.record("expected refusal")
+    } catch let e as BulkError { #expect(e.description.contains("no transactionTime")) }
+    let badTime = #"{"transactionTime":"yesterday","request":"r","requiresAccessToken":true,"output":[],"error":[]}"#
+    #expect(throws: BulkError.self) { try Manifest.parse(Data(badTime.utf8)) }
+  }
+
+  @Test func c51_transactionTimeInTheFutureIsFlaggedAndWarned() async throws {
+    let now = Date()
+    let f = ISO8601DateFormatter()
+    let ahead = f.string(from: now.addingTimeInterval(3600))
+    let close = f.string(from: now.addingTimeInterval(30))
+    let m = try Manifest.parse(
+      Data(#"{"transactionTime":"\#(ahead)","request":"r","requiresAccessToken":false,"output":[],"error":[]}"#.utf8))
+    #expect(m.transactionTimeIsInFuture(now: now))
+    #expect(!m.transactionTimeIsInFuture(now: now, skew: 7200))
+    let near = try Manifest.parse(
+      Data(#"{"transactionTime":"\#(close)","request":"r","requiresAccessToken":false,"output":[],"error":[]}"#.utf8))
+    #expect(!near.transactionTimeIsInFuture(now: now))
+
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    let events = EventLog()
+    s.on("GET", "/status/f", respond: .json(200, manifestJSON(s.base, output: [], transactionTime: ahead)))
+    _ = try await makeClient(s, events: events).waitForManifest(statusURL: s.base + "/status/f")
+    #expect(events.warnings.filter { $0.contains("in the future") }.count == 1)
+  }
+
+  @Test func c60_groupWithoutMemberIsUnknownNotEmpty() async throws {
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    let client = makeClient(s)
+    s.on("GET", "/fhir/Group/big", respond: .json(200, #"{"resourceType":"Group","id":"big","type":"person","actual":true,"quantity":250000}"#))
+    s.on("GET", "/fhir/Group/empty", respond: .json(200, #"{"resourceType":"Group","id":"empty","type":"person","actual":true,"member":[]}"#))
+    s.on("GET", "/fhir/Group/liar", respond: .json(200, #"{"resourceType":"Group","id":"liar","quantity":3,"member":[]}"#))
+    s.on(
+      "GET", "/fhir/Group/g",
+      respond: .json(
+        200,
+        #"{"resourceType":"Group","id":"g","member":[{"entity":{"reference":"Patient/1"}},{"entity":{"reference":"Patient/2"},"inactive":true},{"entity":{"reference":"https://x/fhir/Patient/3"}}]}"#
+      ))
+    guard case .unknown(let reason) = try await client.groupMembers(groupID: "big") else {
+      Issue.record("expected unknown")
+      return
+    }
+    #expect(reason.contains("without its member list"))
+    #expect(try await client.groupMembers(groupID: "empty") == .known([]))
+    #expect(try await client.groupMembers(groupID: "liar").ids == nil)
+    #expect(try await client.groupMembers(groupID: "g") == .known(["1", "3"]))
+    #expect(s.requests(path: "/fhir/Group/g").first?.header("Authorization") == "Bearer secret-token")
+  }
+
+  @Test func aSingleNonJSON200FromTheStatusURLIsRetried() async throws {
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    let events = EventLog()
+    let client = makeClient(s, events: events)
+    s.on(
+      "GET", "/status/h",
+      sequence: [.text(200, "<html>maintenance</html>", contentType: "text/html"), .json(200, manifestJSON(s.base, output: []))])
+    _ = try await client.waitForManifest(statusURL: s.base + "/status/h")
+    #expect(s.requests(path: "/status/h").count == 2)
+    #expect(events.retries.count == 1)
+
+    s.on("GET", "/status/always", respond: .text(200, "not json"))
+    do {
+      _ = try await client.waitForManifest(statusURL: s.base + "/status/always")
+      Issue.record("expected failure")
+    } catch let e as BulkError {
+      #expect(e.description.contains("instead of a JSON manifest"))
+      #expect(e.failureClass == .data)
+    }
+    // Bounded: the first poll plus maxTransientRetries (3 in the fast policy).
+    #expect(s.requests(path: "/status/always").count == 4)
+  }
+
+  @Test func kickoffWarningsAreSurfacedOnce() async throws {
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    let events = EventLog()
+    let client = makeClient(s, events: events)
+    let body = #"{"resourceType":"OperationOutcome","issue":[{"severity":"warning","code":"processing","diagnostics":"_typeFilter on Condition ignored"},{"severity":"information","code":"informational","diagnostics":"queued"}]}"#
+    s.on("GET", "/fhir/$export", respond: .json(202, body, [("Content-Location", s.base + "/st/1")]))
+    _ = try await client.kickoff(level: .system, parameters: ExportParameters())
+    _ = try await client.kickoff(level: .system, parameters: ExportParameters())
+    #expect(events.warnings.filter { $0.contains("_typeFilter on Condition ignored") }.count == 1)
+    #expect(events.warnings.filter { $0.contains("queued") }.count == 1)
+  }
+}
+
+/// Terminal safety (issue 11 item 8): server text is escaped in errors and events.
+@Suite struct TerminalSafetyTests {
+  @Test func escapesControlCharactersButKeepsTabAndUnicode() {
+    #expect(TerminalText.escape("ok\u{1B}[2J\r\nfake committed\u{7}") == #"ok\u{1B}[2J\u{0D}\u{0A}fake committed\u{07}"#)
+    #expect(TerminalText.escape("a\tb é ✓") == "a\tb é ✓")
+    #expect(TerminalText.escape("\u{9B}31m") == #"\u{9B}31m"#)
+    #expect(TerminalText.escape("\u{7F}") == #"\u{7F}"#)
+  }
+
+  @Test func serverTextInErrorsAndEventsIsEscaped() async throws {
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    let events = EventLog()
+    let client = makeClient(s, events: events)
+    s.on("GET", "/fhir/$export", respond: .outcome(400, code: "invalid", diagnostics: "bad \\u001b[31mred\\u001b[0m"))
+    do {
+      _ = try await client.kickoff(level: .system, parameters: ExportParameters())
+      Issue.record("expected failure")
+    } catch let e as BulkError {
+      #expect(!e.description.contains("\u{1B}"))
+      #expect(e.description.contains(#"\u{1B}[31mred"#))
+      guard case .refused(let status, let codes, let diagnostics) = e.failureClass else {
+        Issue.record("expected refused")
+        return
+      }
+      #expect(status == 400 && codes == ["invalid"] && diagnostics.allSatisfy { !$0.contains("\u{1B}") })
+    }
+    let warn = #"{"resourceType":"OperationOutcome","issue":[{"severity":"warning","code":"processing","diagnostics":"\u001b]0;pwned\u0007"}]}"#
+    s.on("GET", "/fhir/Patient/$export", respond: .json(202, warn, [("Content-Location", s.base + "/st/2")]))
+    _ = try? await client.kickoff(level: .patient, parameters: ExportParameters())
+    #expect(!String(describing: events.all).contains("\u{1B}"))
+    #expect(events.warnings.contains { $0.contains(#"\u{1B}]0;pwned\u{07}"#) })
+  }
+}
+
+/// Failure classes (issue 11 item 5).
+@Suite struct FailureClassTests {
+  @Test func classesAndResumability() {
+    #expect(BulkError.invalidParameter(name: "_type", value: "X", reason: "r").failureClass == .usage)
+    #expect(BulkError.network(operation: .status, url: "https://h/x", message: "m").isResumable)
+    #expect(BulkError.io(path: "/p", message: "No space left on device").failureClass == .localIO)
+    #expect(BulkError.io(path: "/p", message: "full").isResumable)
+    #expect(BulkError.invalidFile(url: "https://h/f", type: "Patient", reason: "line 3").failureClass == .data)
+    #expect(!BulkError.dataFault(file: "deleted/Bundle.1.ndjson", line: 2, reason: "r").isResumable)
+    #expect(BulkError.server(operation: .download, status: 503, outcome: nil, body: nil).failureClass == .network)
+    let refused = BulkError.server(
+      operation: .kickoff, status: 403,
+      outcome: OperationOutcome(issue: [.init(severity: "error", code: "forbidden", diagnostics: "no access")]), body: nil)
+    #expect(refused.failureClass == .refused(status: 403, codes: ["forbidden"], diagnostics: ["no access"]))
+    #expect(!refused.isResumable)
+    #expect(BulkError.limitExceeded(url: "https://h/f", limit: .compressionRatio(200)).failureClass == .data)
+    #expect(BulkError.limitExceeded(url: "https://h/f", limit: .stall(seconds: 300)).failureClass == .network)
+    #expect(BulkError.tokenOriginRefused(operation: .status, host: "h2", server: "h1").failureClass == .policy)
+    let mixed = BulkError.downloadsFailed(
+      failed: 2, total: 5, first: .invalidFile(url: "https://h/f", type: "Patient", reason: "line 1 has no id"))
+    #expect(mixed.failureClass == .data && !mixed.isResumable)
+    #expect(FailureClass.of(CancellationError()) == .cancelled)
+    #expect(FailureClass.of(SMARTError.network(url: "https://a/t", message: "down")) == .network)
+  }
+
+  @Test func networkErrorsNameTheHostNotTheSignedURL() {
+    let e = BulkError.network(operation: .download, url: "https://bucket.example.org/o?X-Amz-Signature=abc", message: "connection refused")
+    #expect(e.description.contains("bucket.example.org") && !e.description.contains("Signature"))
+  }
+}
