@@ -89,51 +89,48 @@ struct FaultTests {
     }
   }
 
-  @Test("C44: a line of the wrong resourceType fails the export with one clear line; nothing is committed or left behind")
-  func wrongTypeLine() async throws {
+  @Test(
+    "C44: a line of the wrong resourceType is bad data: the export fails for good with one clear line (exit 1, not resumable); nothing is committed and its folder is removed",
+    arguments: [false, true])
+  func wrongTypeLine(keepFailed: Bool) async throws {
     try await withFixture { f in
       try f.addCohort("diabetes")
       await f.server.setFaults(Faults(badLine: .wrongType))
+      var options = ExportOptions()
+      options.keepFailed = keepFailed
       var caught: (any Error)?
       do {
-        _ = try await f.export("diabetes")
+        _ = try await f.export("diabetes", options)
       } catch {
         caught = error
       }
       let error = try #require(caught as? ExportError)
-      guard case .bulk(let bulk, let seq, let resumable, _) = error else {
-        Issue.record("expected a protocol error, got \(error)")
+      guard case .badData(let text, let seq, _) = error else {
+        Issue.record("expected bad data, got \(error)")
         return
       }
       #expect(seq == 1)
-      #expect(resumable)
-      if case .downloadsFailed(let failed, _, _) = bulk {
-        #expect(failed == 1)
-      } else {
-        Issue.record("expected downloadsFailed, got \(bulk)")
-      }
-      let text = error.description
-      #expect(!text.contains("\n"))
+      #expect(error.exitCode == 1)
+      #expect(!error.description.contains("\n"))
       #expect(text.contains("resourceType"))
-      // The line names the file (its URL) that failed.
-      let job = try #require(try f.store.openExport(cohort: "diabetes"))
-      let manifest = try Manifest.parse(Data(try #require(job.manifestJSON).utf8))
-      let named = manifest.output.filter { text.contains($0.url) }
-      #expect(named.count == 1, "\(text)")
-      // Resumable: the job is kept open with its status URL; nothing is committed.
-      #expect(job.phase == .downloading)
-      #expect(job.statusURL != nil)
+      #expect(error.description.contains("report it to the server's operators"))
+      // Not resumable: no open job; the export is recorded as failed with the reason.
+      #expect(try f.store.openExport(cohort: "diabetes") == nil)
+      let failed = try #require(try f.store.exports(cohort: "diabetes").first)
+      #expect(failed.phase == .failed)
+      #expect(failed.outcome == "failed")
+      #expect(failed.error?.contains("resourceType") == true)
       #expect(try f.store.snapshots(cohort: "diabetes").isEmpty)
       #expect(try f.store.watermarks(cohort: "diabetes").isEmpty)
-      // The bad file is not kept, nor any temporary file; the good files are.
       #expect(f.partFiles() == [])
-      let records = try f.store.files(exportID: try #require(job.id))
-      #expect(records.count == manifest.output.count + manifest.error.count - 1)
-      if let bad = named.first {
-        #expect(!records.contains { $0.url == bad.url })
-        let onDisk = f.filesOnDisk("diabetes").filter { $0.hasSuffix(".ndjson") && !$0.hasSuffix("/log.ndjson") }
-        #expect(onDisk.count == records.count, "\(onDisk)")
-      }
+      // The failed export's folder is removed, unless --keep-failed.
+      let folder = f.cohortFolder("diabetes") + "/0001"
+      #expect(FileManager.default.fileExists(atPath: folder) == keepFailed)
+      // The next export starts afresh and commits.
+      await f.server.setFaults(Faults())
+      let fresh = try await f.export("diabetes")
+      #expect(!fresh.resumed)
+      #expect(fresh.export.seq == 2)
     }
   }
 }

@@ -230,8 +230,12 @@ public final class Exporter: Sendable {
       forward(event)
       log?.handle(event)
     }
+    // The token goes only to the server's origin, the token endpoint's, and origins allowed for this export;
+    // FHIRBulk checks every request that carries it (C12).
+    var endpoint = client.endpoint
+    endpoint.allowedOrigins += options.allowOrigins
     let observed = BulkClient(
-      endpoint: client.endpoint, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy, events: sink)
+      endpoint: endpoint, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy, events: sink)
     let stager = Stager(store: store, exportID: exportID, cohortFolder: workspace.cohortFolder(cohort.name))
     var jobs = try store.jobs(exportID: exportID)
 
@@ -350,11 +354,6 @@ public final class Exporter: Sendable {
       try writeManifest(manifest, folder: folder)
     }
 
-    // The token never goes to another origin: files on other hosts that require it are refused (C12).
-    if manifest.requiresAccessToken && client.endpoint.auth != nil {
-      try TokenOriginPolicy(baseURL: client.endpoint.baseURL, allowedOrigins: options.allowOrigins).check(manifest)
-    }
-
     // complete → downloaded: every file not yet recorded (by where it lands), verified, renamed, recorded, staged.
     let prefix = export.folderName + "/" + (job.subfolder.isEmpty ? "" : job.subfolder + "/")
     let recorded = try store.files(exportID: export.id!).filter { $0.path.hasPrefix(prefix) }
@@ -392,13 +391,7 @@ public final class Exporter: Sendable {
     var bad = 0
     for file in try store.files(exportID: export.id!) {
       let path = cohortFolder + "/" + file.path
-      let ok: Bool
-      if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int64, size == file.bytes {
-        ok = (try? NDJSONFile.sha256(path: path)) == file.sha256
-      } else {
-        ok = false
-      }
-      if ok {
+      if FileDigest.matches(path: path, bytes: file.bytes, sha256: file.sha256) {
         if file.kind == "output" { stager.enqueue(file, only: nil) }
       } else {
         bad += 1
@@ -420,13 +413,14 @@ public final class Exporter: Sendable {
   /// The Group's members, or nil when they cannot be known (the read failed, or the Group came without `member`).
   private func readMembers(cohort: CohortRecord, client: BulkClient) async -> [String]? {
     do {
-      let members = try await client.groupMembers(groupID: cohort.groupID)
-      if members.isEmpty, !(try store.currentMembers(cohort: cohort.name)).isEmpty {
+      switch try await client.groupMembers(groupID: cohort.groupID) {
+      case .known(let members):
+        return members
+      case .unknown(let reason):
         note(
-          "warning: Group/\(cohort.groupID) came without members; membership is unknown this time (no joiners or leavers are computed, nothing is removed)")
+          "warning: the members of Group/\(cohort.groupID) are unknown this time (\(reason)); no joiners or leavers are computed and nothing is removed for them")
         return nil
       }
-      return members
     } catch {
       note(
         "warning: could not read Group/\(cohort.groupID) for its member list (\(describe(error))); membership is unknown this time (no joiners or leavers are computed)")
@@ -459,7 +453,9 @@ public final class Exporter: Sendable {
     // Per job: did the server report errors (C40)? Is its transactionTime believable?
     var partialJobs = Set<Int64>()
     for file in files where file.kind == "error" {
-      if try ErrorFiles.hasErrors(path: cohortFolder + "/" + file.path), let job = file.jobID { partialJobs.insert(job) }
+      if try OperationOutcomeFile.summarize(path: cohortFolder + "/" + file.path).hasErrors, let job = file.jobID {
+        partialJobs.insert(job)
+      }
     }
     let partial = !partialJobs.isEmpty
     if partial && !options.acceptPartial {
@@ -469,7 +465,7 @@ public final class Exporter: Sendable {
     func trusted(_ job: JobRecord) -> Bool { !(partialJobs.contains(job.id!) && !options.acceptPartial) }
     var futureTime = false
     for job in jobs where job.role == .main {
-      if let t = job.transactionTime, let date = parseInstant(t), date.timeIntervalSinceNow > 300 {
+      if let t = job.transactionTime, let date = parseInstant(t), date.timeIntervalSinceNow > Manifest.defaultClockSkew {
         futureTime = true
         note(
           "warning: the server's transactionTime \(t) is in the future; it is not stored as a watermark (the next --incremental pulls from the previous one)")
@@ -488,7 +484,7 @@ public final class Exporter: Sendable {
         plan.reconcileTypes.formUnion(job.typeList.isEmpty ? current : Set(job.typeList))
       }
       for file in files where file.kind == "deleted" {
-        plan.deletes += try DeletedFiles.read(path: cohortFolder + "/" + file.path)
+        plan.deletes += try DeletedFile.read(path: cohortFolder + "/" + file.path, name: file.path).map { ($0.type, $0.id) }
       }
       plan.members = members
       if !futureTime {
@@ -604,9 +600,6 @@ public final class Exporter: Sendable {
         fail(error.description)
         return ExportError.bulk(error, exportSeq: export.seq, resumable: false, cohort: cohort.name)
       }
-    case let error as DeletedFiles.Failure:
-      fail(error.description)
-      return ExportError.badData(error.description, exportSeq: export.seq, cohort: cohort.name)
     case let error as ExportError:
       if case .badData = error { fail(error.description) }
       return error
@@ -638,25 +631,24 @@ public final class Exporter: Sendable {
   }
 }
 
-/// How a protocol failure is handled.
+/// How a failure is handled (FHIRBulk classifies protocol failures).
 enum FailureKind {
   /// Network, 5xx, 429, timeouts: the job stays open and `export` resumes it.
   case network
-  /// The server's data cannot be used (bad manifest, bad lines): resuming would fail the same way.
+  /// The server's data cannot be used (bad manifest, bad lines, a limit crossed): resuming would fail the same way.
   case data
   /// The local disk: resumable once fixed.
   case local
-  /// The server said no (4xx with its OperationOutcome), or the job is gone: run a new export.
+  /// The server said no (4xx with its OperationOutcome), the job is gone, or the request cannot be made: run a
+  /// new export.
   case refused
 
   init(_ error: BulkError) {
-    switch error {
-    case .network, .jobTimeout, .downloadsFailed: self = .network
-    case .server(let op, let status, _, _):
-      self = (status >= 500 || status == 429 || op == .download) ? .network : .refused
-    case .invalidManifest, .invalidFile: self = .data
-    case .io: self = .local
-    case .invalidParameter, .notSupported, .protocolViolation, .jobGone, .auth: self = .refused
+    switch error.failureClass {
+    case .network: self = .network
+    case .data: self = .data
+    case .localIO: self = .local
+    case .usage, .refused, .policy, .cancelled: self = .refused
     }
   }
 }
@@ -665,7 +657,6 @@ enum FailureKind {
 func describe(_ error: any Error) -> String {
   switch error {
   case let error as any CohortFailure: return error.description
-  case let error as DeletedFiles.Failure: return error.description
   case is CancellationError: return "interrupted"
   case let error as CocoaError: return error.localizedDescription
   default: return "an unexpected \(type(of: error)) error"

@@ -1,5 +1,4 @@
 import CohortStore
-import Crypto
 import Foundation
 import NDJSON
 import Synchronization
@@ -75,11 +74,3 @@ final class Stager: Sendable {
   }
 }
 
-extension NDJSONFile {
-  /// Lower-case hex SHA-256 of a file, streamed.
-  static func sha256(path: String) throws -> String {
-    var hasher = SHA256()
-    try readChunks(path: path) { chunk in hasher.update(bufferPointer: chunk) }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
-  }
-}
