@@ -8,7 +8,7 @@ public final class Store: Sendable {
   let pool: DatabasePool
 
   /// The migrations this binary knows, in order. Never edit a shipped migration: add a new one.
-  public static let knownMigrations = ["v1-registry", "v2-exports", "v3-index"]
+  public static let knownMigrations = ["v1-registry", "v2-exports", "v3-index", "v5-staging"]
 
   /// Opens (and creates or migrates) the database at `path`.
   /// - Parameter upTo: apply migrations only up to this one (tests of old → new upgrades).
@@ -185,6 +185,7 @@ public final class Store: Sendable {
           CREATE INDEX members_current ON members(cohort, patient, valid_to);
           """)
     }
+    registerV5(&migrator)
     return migrator
   }
 }
