@@ -102,8 +102,16 @@ extension Store {
   /// Runs on GRDB's writer (never on the cooperative pool). When the calling task is cancelled, the
   /// running statement is interrupted, the transaction rolls back and `CancellationError` is thrown.
   public func commitExport(_ plan: CommitPlan) async throws -> IngestResult {
+    try await commitExport(plan, willMerge: nil)
+  }
+
+  /// `willMerge` runs inside the transaction before the merge (tests cancel from there).
+  func commitExport(_ plan: CommitPlan, willMerge: (@Sendable () -> Void)?) async throws -> IngestResult {
     do {
-      return try await pool.write { db in try Store.merge(db, plan) }
+      return try await pool.write { db in
+        willMerge?()
+        return try Store.merge(db, plan)
+      }
     } catch let error as DatabaseError {
       if error.resultCode == .SQLITE_INTERRUPT { throw CancellationError() }
       throw Store.translate(error, path: path)
@@ -119,6 +127,7 @@ extension Store {
     return try write { db in
       try Store.configureIndexConnection(db)
       try db.execute(sql: "DELETE FROM staging WHERE export_id = ?", arguments: [exportID])
+      try db.execute(sql: "INSERT OR IGNORE INTO staged_exports (export_id) VALUES (?)", arguments: [exportID])
       var stagers: [String: Stager] = [:]
       try produce { entry in
         if stagers[entry.file] == nil {
@@ -134,6 +143,23 @@ extension Store {
     guard let e = plan.export.id else { throw StoreError.database("export has no id") }
     let cohort = plan.export.cohort
     try configureIndexConnection(db)
+    let trace = ProcessInfo.processInfo.environment["COHORT_STORE_TRACE"] != nil
+    func threadCPU() -> Double {
+      var usage = rusage()
+      getrusage(1 /* RUSAGE_THREAD */, &usage)
+      return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+    var mark = Date()
+    var markCPU = trace ? threadCPU() : 0
+    func step(_ name: String) {
+      guard trace else { return }
+      let cpu = threadCPU()
+      FileHandle.standardError.write(
+        Data("  \(name): \(String(format: "%.3f s (cpu %.3f s)", Date().timeIntervalSince(mark), cpu - markCPU))\n".utf8))
+      mark = Date()
+      markCPU = cpu
+    }
     var result = IngestResult()
     var export = plan.export
     export.phase = .committed
@@ -154,55 +180,53 @@ extension Store {
     if plan.rebaselineAll {
       rebaseline = try Int64.fetchAll(db, sql: "SELECT tid FROM current_counts WHERE cid = ?", arguments: [c])
     }
-    let list = { (ids: [Int64]) in ids.isEmpty ? "NULL" : ids.map(String.init).joined(separator: ",") }
+    let list = { (ids: [Int64]) in ids.map(String.init).joined(separator: ",") }
 
     try db.execute(
       sql: """
         DROP TABLE IF EXISTS temp.w;
         CREATE TEMP TABLE w (
-          tid INTEGER NOT NULL, id TEXT NOT NULL, hash BLOB NOT NULL, lu INTEGER, last_updated TEXT, version_id TEXT,
-          patient TEXT, fid INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, content INTEGER NOT NULL,
-          crow INTEGER, chash BLOB, clu INTEGER, clast TEXT,
+          tid INTEGER NOT NULL, id TEXT NOT NULL, srow INTEGER NOT NULL, content INTEGER NOT NULL,
+          crow INTEGER, st INTEGER,
           PRIMARY KEY (tid, id)) WITHOUT ROWID;
         DROP TABLE IF EXISTS temp.closing;
         CREATE TEMP TABLE closing (rid INTEGER PRIMARY KEY, step INTEGER NOT NULL);
         """)
 
-    // 1. The export's winners, one per (type, id), in key order.
+    // 1. The export's winners, one staging row per (type, id), in key order.
     try db.execute(
       sql: """
-        INSERT INTO temp.w (tid, id, hash, lu, last_updated, version_id, patient, fid, offset, length, content)
-        SELECT tid, id, hash, lu, last_updated, version_id, patient, fid, offset, length, tid NOT IN (\(list(reconcile)))
-        FROM main.staging WHERE export_id = ? ORDER BY tid, id
-        ON CONFLICT (tid, id) DO UPDATE SET
-          hash = excluded.hash, lu = excluded.lu, last_updated = excluded.last_updated,
-          version_id = excluded.version_id, patient = excluded.patient, fid = excluded.fid, offset = excluded.offset,
-          length = excluded.length
-        WHERE (excluded.lu IS NOT NULL AND (w.lu IS NULL OR excluded.lu > w.lu))
-          OR (excluded.lu IS w.lu AND (
-            (SELECT path FROM main.paths WHERE pid = excluded.fid) > (SELECT path FROM main.paths WHERE pid = w.fid)
-            OR (excluded.fid = w.fid AND excluded.offset > w.offset)))
+        INSERT INTO temp.w (tid, id, srow, content)
+        SELECT tid, id, rowid, tid NOT IN (\(list(reconcile))) FROM main.staging WHERE export_id = ? ORDER BY tid, id
+        ON CONFLICT (tid, id) DO UPDATE SET srow = excluded.srow
+        WHERE (
+          SELECT (n.lu IS NOT NULL AND (o.lu IS NULL OR n.lu > o.lu))
+            OR (n.lu IS o.lu AND (pn.path > po.path OR (n.fid = o.fid AND n.offset > o.offset)))
+          FROM main.staging n, main.staging o, main.paths pn, main.paths po
+          WHERE n.rowid = excluded.srow AND o.rowid = w.srow AND pn.pid = n.fid AND po.pid = o.fid)
         """, arguments: [e])
+    step("winners")
 
-    // 2. Their current rows (index lookups in key order).
+    // 2. Their current rows (index lookups in key order) and what each winner does to it:
+    //    NULL = added, 1 = replaces it (changed), 2 = same hash (resent), 3 = older (ignored).
     try db.execute(
       sql: """
-        UPDATE temp.w SET (crow, chash, clu, clast) = (
-          SELECT r.rowid, r.hash, r.lu, r.last_updated FROM main.resources r INDEXED BY resources_key
-          WHERE r.cid = ? AND r.tid = w.tid AND r.id = w.id AND r.valid_to IS NULL)
+        UPDATE temp.w SET (crow, st) = (
+          SELECT r.rowid,
+            CASE WHEN r.hash IS s.hash THEN 2
+              WHEN s.last_updated IS NOT NULL AND r.last_updated IS NOT NULL AND
+                CASE WHEN s.lu IS NOT NULL AND r.lu IS NOT NULL THEN s.lu < r.lu ELSE s.last_updated < r.last_updated END
+              THEN 3 ELSE 1 END
+          FROM main.staging s, main.resources r INDEXED BY resources_key
+          WHERE s.rowid = w.srow AND r.cid = ? AND r.tid = w.tid AND r.id = w.id AND r.valid_to IS NULL)
         WHERE content = 1
         """, arguments: [c])
+    step("current rows")
 
-    let older = """
-      (last_updated IS NOT NULL AND clast IS NOT NULL AND
-        CASE WHEN lu IS NOT NULL AND clu IS NOT NULL THEN lu < clu ELSE last_updated < clast END)
-      """
-    let replaces = "crow IS NOT NULL AND chash IS NOT hash AND NOT \(older)"
     if let row = try Row.fetchOne(
       db,
       sql: """
-        SELECT COALESCE(SUM(crow IS NULL), 0), COALESCE(SUM(crow IS NOT NULL AND chash IS hash), 0),
-          COALESCE(SUM(crow IS NOT NULL AND chash IS NOT hash AND \(older)), 0), COALESCE(SUM(\(replaces)), 0)
+        SELECT COALESCE(SUM(st IS NULL), 0), COALESCE(SUM(st = 2), 0), COALESCE(SUM(st = 3), 0), COALESCE(SUM(st = 1), 0)
         FROM temp.w WHERE content = 1
         """)
     {
@@ -223,16 +247,19 @@ extension Store {
       return db.changesCount
     }
 
+    step("before // 3. Changed")
     // 3. Changed: close the current row, insert the new one.
-    _ = try close(step: 1, collect: "SELECT crow, 1 FROM temp.w WHERE content = 1 AND \(replaces)", [])
+    _ = try close(step: 1, collect: "SELECT crow, 1 FROM temp.w WHERE content = 1 AND st = 1", [])
     try db.execute(
       sql: """
         INSERT INTO main.resources (cid, tid, id, valid_from, valid_to, hash, lu, last_updated, version_id, patient,
           fid, offset, length)
-        SELECT ?, tid, id, ?, NULL, hash, lu, last_updated, version_id, patient, fid, offset, length
-        FROM temp.w WHERE content = 1 AND (crow IS NULL OR (\(replaces)))
+        SELECT ?, s.tid, s.id, ?, NULL, s.hash, s.lu, s.last_updated, s.version_id, s.patient, s.fid, s.offset, s.length
+        FROM temp.w JOIN main.staging s ON s.rowid = w.srow
+        WHERE w.content = 1 AND (w.st IS NULL OR w.st = 1)
+        ORDER BY w.tid, w.id
         """, arguments: [c, e])
-
+    step("before // 4. Deletes")
     // 4. Deletes reported by the server.
     if !plan.deletes.isEmpty {
       try db.execute(
@@ -254,6 +281,7 @@ extension Store {
       try db.execute(sql: "DROP TABLE temp.dels")
     }
 
+    step("before // 5. Re-basel")
     // 5. Re-baseline (full pulls) and reconcile (id listings): current rows not staged are closed.
     let sweep = Array(Set(rebaseline).union(reconcile)).sorted()
     if !sweep.isEmpty {
@@ -266,6 +294,7 @@ extension Store {
           """, [c, e])
     }
 
+    step("before // 6. Membersh")
     // 6. Membership: joiners and leavers; leavers' resources leave the state.
     if let members = plan.members {
       try db.execute(
@@ -314,6 +343,7 @@ extension Store {
       }
     }
 
+    step("before // 7. Counts")
     // 7. Counts: the per-type current counts move by (new rows still current) − (old rows closed).
     var delta: [Int64: Int] = [:]
     for row in try Row.fetchAll(
@@ -343,14 +373,17 @@ extension Store {
         """)
     for (tid, d) in delta where d != 0 { try upsert.execute(arguments: [c, tid, d]) }
     try db.execute(sql: "DELETE FROM current_counts WHERE cid = ? AND n = 0", arguments: [c])
+    try db.execute(sql: "DELETE FROM snapshot_counts WHERE cid = ? AND export_id = ?", arguments: [c, e])
+    try db.execute(
+      sql: "INSERT INTO snapshot_counts (cid, export_id, tid, n) SELECT cid, ?, tid, n FROM current_counts WHERE cid = ?",
+      arguments: [e, c])
     try db.execute(
       sql: """
-        DELETE FROM snapshot_counts WHERE cid = ?1 AND export_id = ?2;
-        INSERT INTO snapshot_counts (cid, export_id, tid, n) SELECT cid, ?2, tid, n FROM current_counts WHERE cid = ?1;
         INSERT INTO snapshot_counts (cid, export_id, tid, n)
-          VALUES (?1, ?2, 0, (SELECT COALESCE(SUM(n), 0) FROM current_counts WHERE cid = ?1));
-        """, arguments: [c, e])
+        VALUES (?, ?, 0, (SELECT COALESCE(SUM(n), 0) FROM current_counts WHERE cid = ?))
+        """, arguments: [c, e, c])
 
+    step("before // 8. Watermar")
     // 8. Watermarks, the export row, and the staging rows (merged).
     let hasShape = try db.columns(in: "watermarks").contains { $0.name == "shape" }
     for mark in plan.watermarks {
@@ -368,8 +401,18 @@ extension Store {
       }
     }
     try export.update(db)
-    try db.execute(sql: "DELETE FROM main.staging WHERE export_id = ?", arguments: [e])
+    // Staging rows of this export only: when no other export is staged, the whole table is emptied at
+    // once (SQLite's truncate), which is much cheaper than deleting row by row.
+    if try Bool.fetchOne(
+      db, sql: "SELECT EXISTS (SELECT 1 FROM staged_exports WHERE export_id <> ?)", arguments: [e]) == true
+    {
+      try db.execute(sql: "DELETE FROM main.staging WHERE export_id = ?", arguments: [e])
+    } else {
+      try db.execute(sql: "DELETE FROM main.staging")
+    }
+    try db.execute(sql: "DELETE FROM staged_exports WHERE export_id = ?", arguments: [e])
     try db.execute(sql: "DROP TABLE temp.w; DROP TABLE temp.closing")
+    step("end")
     return result
   }
 }

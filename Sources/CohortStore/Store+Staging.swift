@@ -63,8 +63,12 @@ extension Store {
           CREATE INDEX resources_to ON resources(cid, valid_to) WHERE valid_to IS NOT NULL;
           CREATE INDEX resources_patient ON resources(cid, patient) WHERE valid_to IS NULL AND patient IS NOT NULL;
 
+          -- No foreign key on staging itself (it would disable SQLite's truncate, which empties the table
+          -- at commit in O(1)): staged_exports carries it, and its trigger removes an export's rows when
+          -- the export is deleted.
+          CREATE TABLE staged_exports (export_id INTEGER PRIMARY KEY REFERENCES exports(id) ON DELETE CASCADE);
           CREATE TABLE staging (
-            export_id INTEGER NOT NULL REFERENCES exports(id) ON DELETE CASCADE,
+            export_id INTEGER NOT NULL,
             sfid INTEGER NOT NULL,
             tid INTEGER NOT NULL,
             id TEXT NOT NULL,
@@ -78,6 +82,9 @@ extension Store {
             length INTEGER NOT NULL
           );
           CREATE INDEX staging_by_file ON staging(export_id, sfid);
+          CREATE TRIGGER staged_exports_gone AFTER DELETE ON staged_exports BEGIN
+            DELETE FROM staging WHERE export_id = OLD.export_id;
+          END;
 
           CREATE TABLE current_counts (
             cid INTEGER NOT NULL REFERENCES cohort_keys(cid) ON DELETE CASCADE,
@@ -111,11 +118,12 @@ extension Store {
   }
 
   /// Connection settings for index work: a capped page cache (32 MiB main, 16 MiB temp), temporary
-  /// tables and sorts in files (not memory), no memory-mapped I/O. Cheap; applied before each staging
+  /// tables and sorts in files (not memory; set outside a transaction), no memory-mapped I/O. Cheap; applied before each staging
   /// and commit transaction (and suitable for `Configuration.prepareDatabase`).
   public static func configureIndexConnection(_ db: Database) throws {
     try db.execute(sql: "PRAGMA cache_size = -32768; PRAGMA mmap_size = 0")
-    if try Int.fetchOne(db, sql: "PRAGMA temp_store") != 1 {
+    // temp_store cannot change inside a transaction: prepareDatabase sets it (the build default is FILE).
+    if !db.isInsideTransaction, try Int.fetchOne(db, sql: "PRAGMA temp_store") == 2 {
       try db.execute(sql: "PRAGMA temp_store = FILE")
     }
     try db.execute(sql: "PRAGMA temp.cache_size = -16384")
@@ -131,6 +139,7 @@ extension Store {
     try write { db in
       try Store.configureIndexConnection(db)
       let sfid = try Store.pathID(db, file)
+      try db.execute(sql: "INSERT OR IGNORE INTO staged_exports (export_id) VALUES (?)", arguments: [exportID])
       try db.execute(sql: "DELETE FROM staging WHERE export_id = ? AND sfid = ?", arguments: [exportID, sfid])
       var stager = try Stager(db, exportID: exportID, sfid: sfid)
       try produce { entry in try stager.add(entry) }
