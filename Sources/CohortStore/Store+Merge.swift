@@ -160,6 +160,7 @@ extension Store {
       mark = Date()
       markCPU = cpu
     }
+    step("configure")
     var result = IngestResult()
     var export = plan.export
     export.phase = .committed
@@ -187,23 +188,25 @@ extension Store {
         DROP TABLE IF EXISTS temp.w;
         CREATE TEMP TABLE w (
           tid INTEGER NOT NULL, id TEXT NOT NULL, srow INTEGER NOT NULL, content INTEGER NOT NULL,
-          crow INTEGER, st INTEGER,
+          hash BLOB NOT NULL, lu INTEGER, lt TEXT, crow INTEGER, st INTEGER,
           PRIMARY KEY (tid, id)) WITHOUT ROWID;
         DROP TABLE IF EXISTS temp.closing;
         CREATE TEMP TABLE closing (rid INTEGER PRIMARY KEY, step INTEGER NOT NULL);
         """)
 
+    step("setup")
     // 1. The export's winners, one staging row per (type, id), in key order.
     try db.execute(
       sql: """
-        INSERT INTO temp.w (tid, id, srow, content)
-        SELECT tid, id, rowid, tid NOT IN (\(list(reconcile))) FROM main.staging WHERE export_id = ? ORDER BY tid, id
-        ON CONFLICT (tid, id) DO UPDATE SET srow = excluded.srow
-        WHERE (
-          SELECT (n.lu IS NOT NULL AND (o.lu IS NULL OR n.lu > o.lu))
-            OR (n.lu IS o.lu AND (pn.path > po.path OR (n.fid = o.fid AND n.offset > o.offset)))
-          FROM main.staging n, main.staging o, main.paths pn, main.paths po
-          WHERE n.rowid = excluded.srow AND o.rowid = w.srow AND pn.pid = n.fid AND po.pid = o.fid)
+        INSERT INTO temp.w (tid, id, srow, content, hash, lu, lt)
+        SELECT tid, id, rowid, tid NOT IN (\(list(reconcile))), hash, lu, last_updated
+        FROM main.staging WHERE export_id = ? ORDER BY tid, id
+        ON CONFLICT (tid, id) DO UPDATE SET srow = excluded.srow, hash = excluded.hash, lu = excluded.lu, lt = excluded.lt
+        WHERE (excluded.lu IS NOT NULL AND (w.lu IS NULL OR excluded.lu > w.lu))
+          OR (excluded.lu IS w.lu AND (
+            SELECT pn.path > po.path OR (n.fid = o.fid AND n.offset > o.offset)
+            FROM main.staging n, main.staging o, main.paths pn, main.paths po
+            WHERE n.rowid = excluded.srow AND o.rowid = w.srow AND pn.pid = n.fid AND po.pid = o.fid))
         """, arguments: [e])
     step("winners")
 
@@ -213,12 +216,12 @@ extension Store {
       sql: """
         UPDATE temp.w SET (crow, st) = (
           SELECT r.rowid,
-            CASE WHEN r.hash IS s.hash THEN 2
-              WHEN s.last_updated IS NOT NULL AND r.last_updated IS NOT NULL AND
-                CASE WHEN s.lu IS NOT NULL AND r.lu IS NOT NULL THEN s.lu < r.lu ELSE s.last_updated < r.last_updated END
+            CASE WHEN r.hash IS w.hash THEN 2
+              WHEN w.lt IS NOT NULL AND r.last_updated IS NOT NULL AND
+                CASE WHEN w.lu IS NOT NULL AND r.lu IS NOT NULL THEN w.lu < r.lu ELSE w.lt < r.last_updated END
               THEN 3 ELSE 1 END
-          FROM main.staging s, main.resources r INDEXED BY resources_key
-          WHERE s.rowid = w.srow AND r.cid = ? AND r.tid = w.tid AND r.id = w.id AND r.valid_to IS NULL)
+          FROM main.resources r INDEXED BY resources_key
+          WHERE r.cid = ? AND r.tid = w.tid AND r.id = w.id AND r.valid_to IS NULL)
         WHERE content = 1
         """, arguments: [c])
     step("current rows")
@@ -247,7 +250,7 @@ extension Store {
       return db.changesCount
     }
 
-    step("before // 3. Changed")
+    step("classified")
     // 3. Changed: close the current row, insert the new one.
     _ = try close(step: 1, collect: "SELECT crow, 1 FROM temp.w WHERE content = 1 AND st = 1", [])
     try db.execute(
@@ -259,7 +262,7 @@ extension Store {
         WHERE w.content = 1 AND (w.st IS NULL OR w.st = 1)
         ORDER BY w.tid, w.id
         """, arguments: [c, e])
-    step("before // 4. Deletes")
+    step("changed rows closed and inserted")
     // 4. Deletes reported by the server.
     if !plan.deletes.isEmpty {
       try db.execute(
@@ -281,7 +284,7 @@ extension Store {
       try db.execute(sql: "DROP TABLE temp.dels")
     }
 
-    step("before // 5. Re-basel")
+    step("deletes")
     // 5. Re-baseline (full pulls) and reconcile (id listings): current rows not staged are closed.
     let sweep = Array(Set(rebaseline).union(reconcile)).sorted()
     if !sweep.isEmpty {
@@ -294,7 +297,7 @@ extension Store {
           """, [c, e])
     }
 
-    step("before // 6. Membersh")
+    step("re-baseline and reconcile")
     // 6. Membership: joiners and leavers; leavers' resources leave the state.
     if let members = plan.members {
       try db.execute(
@@ -343,7 +346,7 @@ extension Store {
       }
     }
 
-    step("before // 7. Counts")
+    step("membership")
     // 7. Counts: the per-type current counts move by (new rows still current) − (old rows closed).
     var delta: [Int64: Int] = [:]
     for row in try Row.fetchAll(
@@ -357,7 +360,7 @@ extension Store {
     for row in try Row.fetchAll(
       db,
       sql: """
-        SELECT r.tid, COUNT(*) FROM temp.closing k JOIN main.resources r ON r.rowid = k.rid
+        SELECT r.tid, COUNT(*) FROM temp.closing k CROSS JOIN main.resources r ON r.rowid = k.rid
         WHERE k.rid <= ? GROUP BY r.tid
         """, arguments: [maxRowBefore])
     {
@@ -383,7 +386,7 @@ extension Store {
         VALUES (?, ?, 0, (SELECT COALESCE(SUM(n), 0) FROM current_counts WHERE cid = ?))
         """, arguments: [c, e, c])
 
-    step("before // 8. Watermar")
+    step("counts")
     // 8. Watermarks, the export row, and the staging rows (merged).
     let hasShape = try db.columns(in: "watermarks").contains { $0.name == "shape" }
     for mark in plan.watermarks {
@@ -412,7 +415,7 @@ extension Store {
     }
     try db.execute(sql: "DELETE FROM staged_exports WHERE export_id = ?", arguments: [e])
     try db.execute(sql: "DROP TABLE temp.w; DROP TABLE temp.closing")
-    step("end")
+    step("watermarks, export row, staging emptied")
     return result
   }
 }

@@ -166,6 +166,7 @@ let e3 = try newExport("incremental")
 let tStage3 = try seconds { staged = try stage(e3.id!, e3.seq, changedSet) { _ in 3 } }
 row("stage \(staged) (incremental)", rate(staged, tStage3))
 var r3 = IngestResult()
+if ProcessInfo.processInfo.environment["COHORT_STORE_TRACE"] != nil { print("-- incremental") }
 let tCommit3 = try await secondsAsync {
   r3 = try await store.commitExport(CommitPlan(export: e3, members: members))
 }
