@@ -189,19 +189,30 @@ extension Store {
         CREATE TEMP TABLE w (
           tid INTEGER NOT NULL, id TEXT NOT NULL, srow INTEGER NOT NULL, content INTEGER NOT NULL,
           hash BLOB NOT NULL, lu INTEGER, lt TEXT, crow INTEGER, st INTEGER,
+          version_id TEXT, patient TEXT, fid INTEGER, offset INTEGER, length INTEGER,
           PRIMARY KEY (tid, id)) WITHOUT ROWID;
         DROP TABLE IF EXISTS temp.closing;
         CREATE TEMP TABLE closing (rid INTEGER PRIMARY KEY, step INTEGER NOT NULL);
         """)
 
+    // When most staged rows will be inserted (a first export), the winners carry every column, so that
+    // the insert reads them in key order instead of reading staging rows in random order.
+    let stagedRows =
+      try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM main.staging WHERE export_id = ?", arguments: [e]) ?? 0
+    let wide = currentBefore * 2 < stagedRows
+    let wideColumns = wide ? ", version_id, patient, fid, offset, length" : ""
+    let wideUpdate =
+      wide
+      ? ", version_id = excluded.version_id, patient = excluded.patient, fid = excluded.fid, offset = excluded.offset, length = excluded.length"
+      : ""
     step("setup")
     // 1. The export's winners, one staging row per (type, id), in key order.
     try db.execute(
       sql: """
-        INSERT INTO temp.w (tid, id, srow, content, hash, lu, lt)
-        SELECT tid, id, rowid, tid NOT IN (\(list(reconcile))), hash, lu, last_updated
+        INSERT INTO temp.w (tid, id, srow, content, hash, lu, lt\(wideColumns))
+        SELECT tid, id, rowid, tid NOT IN (\(list(reconcile))), hash, lu, last_updated\(wideColumns)
         FROM main.staging WHERE export_id = ? ORDER BY tid, id
-        ON CONFLICT (tid, id) DO UPDATE SET srow = excluded.srow, hash = excluded.hash, lu = excluded.lu, lt = excluded.lt
+        ON CONFLICT (tid, id) DO UPDATE SET srow = excluded.srow, hash = excluded.hash, lu = excluded.lu, lt = excluded.lt\(wideUpdate)
         WHERE (excluded.lu IS NOT NULL AND (w.lu IS NULL OR excluded.lu > w.lu))
           OR (excluded.lu IS w.lu AND (
             SELECT pn.path > po.path OR (n.fid = o.fid AND n.offset > o.offset)
@@ -253,15 +264,25 @@ extension Store {
     step("classified")
     // 3. Changed: close the current row, insert the new one.
     _ = try close(step: 1, collect: "SELECT crow, 1 FROM temp.w WHERE content = 1 AND st = 1", [])
-    try db.execute(
-      sql: """
-        INSERT INTO main.resources (cid, tid, id, valid_from, valid_to, hash, lu, last_updated, version_id, patient,
-          fid, offset, length)
-        SELECT ?, s.tid, s.id, ?, NULL, s.hash, s.lu, s.last_updated, s.version_id, s.patient, s.fid, s.offset, s.length
-        FROM temp.w JOIN main.staging s ON s.rowid = w.srow
-        WHERE w.content = 1 AND (w.st IS NULL OR w.st = 1)
-        ORDER BY w.tid, w.id
-        """, arguments: [c, e])
+    if wide {
+      try db.execute(
+        sql: """
+          INSERT INTO main.resources (cid, tid, id, valid_from, valid_to, hash, lu, last_updated, version_id, patient,
+            fid, offset, length)
+          SELECT ?, tid, id, ?, NULL, hash, lu, lt, version_id, patient, fid, offset, length
+          FROM temp.w WHERE content = 1 AND (st IS NULL OR st = 1)
+          """, arguments: [c, e])
+    } else {
+      try db.execute(
+        sql: """
+          INSERT INTO main.resources (cid, tid, id, valid_from, valid_to, hash, lu, last_updated, version_id, patient,
+            fid, offset, length)
+          SELECT ?, s.tid, s.id, ?, NULL, s.hash, s.lu, s.last_updated, s.version_id, s.patient, s.fid, s.offset, s.length
+          FROM temp.w JOIN main.staging s ON s.rowid = w.srow
+          WHERE w.content = 1 AND (w.st IS NULL OR w.st = 1)
+          ORDER BY w.tid, w.id
+          """, arguments: [c, e])
+    }
     step("changed rows closed and inserted")
     // 4. Deletes reported by the server.
     if !plan.deletes.isEmpty {
