@@ -91,6 +91,7 @@ let package = Package(
 
     // The thin executable.
     .executableTarget(name: "cohort", dependencies: ["CohortShell"]),
+    .executableTarget(name: "store-bench", dependencies: ["CohortStore"]),
 
     .testTarget(name: "NDJSONTests", dependencies: ["NDJSON"]),
     .testTarget(name: "CohortStoreTests", dependencies: ["CohortStore"]),

@@ -102,8 +102,16 @@ extension Store {
   /// Runs on GRDB's writer (never on the cooperative pool). When the calling task is cancelled, the
   /// running statement is interrupted, the transaction rolls back and `CancellationError` is thrown.
   public func commitExport(_ plan: CommitPlan) async throws -> IngestResult {
+    try await commitExport(plan, willMerge: nil)
+  }
+
+  /// `willMerge` runs inside the transaction before the merge (tests cancel from there).
+  func commitExport(_ plan: CommitPlan, willMerge: (@Sendable () -> Void)?) async throws -> IngestResult {
     do {
-      return try await pool.write { db in try Store.merge(db, plan) }
+      return try await pool.write { db in
+        willMerge?()
+        return try Store.merge(db, plan)
+      }
     } catch let error as DatabaseError {
       if error.resultCode == .SQLITE_INTERRUPT { throw CancellationError() }
       throw Store.translate(error, path: path)
@@ -152,6 +160,7 @@ extension Store {
       mark = Date()
       markCPU = cpu
     }
+    step("configure")
     var result = IngestResult()
     var export = plan.export
     export.phase = .committed
@@ -179,23 +188,36 @@ extension Store {
         DROP TABLE IF EXISTS temp.w;
         CREATE TEMP TABLE w (
           tid INTEGER NOT NULL, id TEXT NOT NULL, srow INTEGER NOT NULL, content INTEGER NOT NULL,
-          crow INTEGER, st INTEGER,
+          hash BLOB NOT NULL, lu INTEGER, lt TEXT, crow INTEGER, st INTEGER,
+          version_id TEXT, patient TEXT, fid INTEGER, offset INTEGER, length INTEGER,
           PRIMARY KEY (tid, id)) WITHOUT ROWID;
         DROP TABLE IF EXISTS temp.closing;
         CREATE TEMP TABLE closing (rid INTEGER PRIMARY KEY, step INTEGER NOT NULL);
         """)
 
+    // When most staged rows will be inserted (a first export), the winners carry every column, so that
+    // the insert reads them in key order instead of reading staging rows in random order.
+    let stagedRows =
+      try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM main.staging WHERE export_id = ?", arguments: [e]) ?? 0
+    let wide = currentBefore * 2 < stagedRows
+    let wideColumns = wide ? ", version_id, patient, fid, offset, length" : ""
+    let wideUpdate =
+      wide
+      ? ", version_id = excluded.version_id, patient = excluded.patient, fid = excluded.fid, offset = excluded.offset, length = excluded.length"
+      : ""
+    step("setup")
     // 1. The export's winners, one staging row per (type, id), in key order.
     try db.execute(
       sql: """
-        INSERT INTO temp.w (tid, id, srow, content)
-        SELECT tid, id, rowid, tid NOT IN (\(list(reconcile))) FROM main.staging WHERE export_id = ? ORDER BY tid, id
-        ON CONFLICT (tid, id) DO UPDATE SET srow = excluded.srow
-        WHERE (
-          SELECT (n.lu IS NOT NULL AND (o.lu IS NULL OR n.lu > o.lu))
-            OR (n.lu IS o.lu AND (pn.path > po.path OR (n.fid = o.fid AND n.offset > o.offset)))
-          FROM main.staging n, main.staging o, main.paths pn, main.paths po
-          WHERE n.rowid = excluded.srow AND o.rowid = w.srow AND pn.pid = n.fid AND po.pid = o.fid)
+        INSERT INTO temp.w (tid, id, srow, content, hash, lu, lt\(wideColumns))
+        SELECT tid, id, rowid, tid NOT IN (\(list(reconcile))), hash, lu, last_updated\(wideColumns)
+        FROM main.staging WHERE export_id = ? ORDER BY tid, id
+        ON CONFLICT (tid, id) DO UPDATE SET srow = excluded.srow, hash = excluded.hash, lu = excluded.lu, lt = excluded.lt\(wideUpdate)
+        WHERE (excluded.lu IS NOT NULL AND (w.lu IS NULL OR excluded.lu > w.lu))
+          OR (excluded.lu IS w.lu AND (
+            SELECT pn.path > po.path OR (n.fid = o.fid AND n.offset > o.offset)
+            FROM main.staging n, main.staging o, main.paths pn, main.paths po
+            WHERE n.rowid = excluded.srow AND o.rowid = w.srow AND pn.pid = n.fid AND po.pid = o.fid))
         """, arguments: [e])
     step("winners")
 
@@ -205,12 +227,12 @@ extension Store {
       sql: """
         UPDATE temp.w SET (crow, st) = (
           SELECT r.rowid,
-            CASE WHEN r.hash IS s.hash THEN 2
-              WHEN s.last_updated IS NOT NULL AND r.last_updated IS NOT NULL AND
-                CASE WHEN s.lu IS NOT NULL AND r.lu IS NOT NULL THEN s.lu < r.lu ELSE s.last_updated < r.last_updated END
+            CASE WHEN r.hash IS w.hash THEN 2
+              WHEN w.lt IS NOT NULL AND r.last_updated IS NOT NULL AND
+                CASE WHEN w.lu IS NOT NULL AND r.lu IS NOT NULL THEN w.lu < r.lu ELSE w.lt < r.last_updated END
               THEN 3 ELSE 1 END
-          FROM main.staging s, main.resources r INDEXED BY resources_key
-          WHERE s.rowid = w.srow AND r.cid = ? AND r.tid = w.tid AND r.id = w.id AND r.valid_to IS NULL)
+          FROM main.resources r INDEXED BY resources_key
+          WHERE r.cid = ? AND r.tid = w.tid AND r.id = w.id AND r.valid_to IS NULL)
         WHERE content = 1
         """, arguments: [c])
     step("current rows")
@@ -239,19 +261,29 @@ extension Store {
       return db.changesCount
     }
 
-    step("before // 3. Changed")
+    step("classified")
     // 3. Changed: close the current row, insert the new one.
     _ = try close(step: 1, collect: "SELECT crow, 1 FROM temp.w WHERE content = 1 AND st = 1", [])
-    try db.execute(
-      sql: """
-        INSERT INTO main.resources (cid, tid, id, valid_from, valid_to, hash, lu, last_updated, version_id, patient,
-          fid, offset, length)
-        SELECT ?, s.tid, s.id, ?, NULL, s.hash, s.lu, s.last_updated, s.version_id, s.patient, s.fid, s.offset, s.length
-        FROM temp.w JOIN main.staging s ON s.rowid = w.srow
-        WHERE w.content = 1 AND (w.st IS NULL OR w.st = 1)
-        ORDER BY w.tid, w.id
-        """, arguments: [c, e])
-    step("before // 4. Deletes")
+    if wide {
+      try db.execute(
+        sql: """
+          INSERT INTO main.resources (cid, tid, id, valid_from, valid_to, hash, lu, last_updated, version_id, patient,
+            fid, offset, length)
+          SELECT ?, tid, id, ?, NULL, hash, lu, lt, version_id, patient, fid, offset, length
+          FROM temp.w WHERE content = 1 AND (st IS NULL OR st = 1)
+          """, arguments: [c, e])
+    } else {
+      try db.execute(
+        sql: """
+          INSERT INTO main.resources (cid, tid, id, valid_from, valid_to, hash, lu, last_updated, version_id, patient,
+            fid, offset, length)
+          SELECT ?, s.tid, s.id, ?, NULL, s.hash, s.lu, s.last_updated, s.version_id, s.patient, s.fid, s.offset, s.length
+          FROM temp.w JOIN main.staging s ON s.rowid = w.srow
+          WHERE w.content = 1 AND (w.st IS NULL OR w.st = 1)
+          ORDER BY w.tid, w.id
+          """, arguments: [c, e])
+    }
+    step("changed rows closed and inserted")
     // 4. Deletes reported by the server.
     if !plan.deletes.isEmpty {
       try db.execute(
@@ -273,7 +305,7 @@ extension Store {
       try db.execute(sql: "DROP TABLE temp.dels")
     }
 
-    step("before // 5. Re-basel")
+    step("deletes")
     // 5. Re-baseline (full pulls) and reconcile (id listings): current rows not staged are closed.
     let sweep = Array(Set(rebaseline).union(reconcile)).sorted()
     if !sweep.isEmpty {
@@ -286,7 +318,7 @@ extension Store {
           """, [c, e])
     }
 
-    step("before // 6. Membersh")
+    step("re-baseline and reconcile")
     // 6. Membership: joiners and leavers; leavers' resources leave the state.
     if let members = plan.members {
       try db.execute(
@@ -335,7 +367,7 @@ extension Store {
       }
     }
 
-    step("before // 7. Counts")
+    step("membership")
     // 7. Counts: the per-type current counts move by (new rows still current) − (old rows closed).
     var delta: [Int64: Int] = [:]
     for row in try Row.fetchAll(
@@ -349,7 +381,7 @@ extension Store {
     for row in try Row.fetchAll(
       db,
       sql: """
-        SELECT r.tid, COUNT(*) FROM temp.closing k JOIN main.resources r ON r.rowid = k.rid
+        SELECT r.tid, COUNT(*) FROM temp.closing k CROSS JOIN main.resources r ON r.rowid = k.rid
         WHERE k.rid <= ? GROUP BY r.tid
         """, arguments: [maxRowBefore])
     {
@@ -375,7 +407,7 @@ extension Store {
         VALUES (?, ?, 0, (SELECT COALESCE(SUM(n), 0) FROM current_counts WHERE cid = ?))
         """, arguments: [c, e, c])
 
-    step("before // 8. Watermar")
+    step("counts")
     // 8. Watermarks, the export row, and the staging rows (merged).
     let hasShape = try db.columns(in: "watermarks").contains { $0.name == "shape" }
     for mark in plan.watermarks {
@@ -404,7 +436,7 @@ extension Store {
     }
     try db.execute(sql: "DELETE FROM staged_exports WHERE export_id = ?", arguments: [e])
     try db.execute(sql: "DROP TABLE temp.w; DROP TABLE temp.closing")
-    step("end")
+    step("watermarks, export row, staging emptied")
     return result
   }
 }

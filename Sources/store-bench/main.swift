@@ -1,0 +1,191 @@
+// store-bench: the resource index at scale, without network or files.
+//
+//   swift run -c release store-bench [N]        (N resources, default 1000000)
+//
+// Stages N synthetic resources (13 per patient, 6 types) file by file, commits them into an empty
+// cohort, re-exports them all with 1 % changed (full pull: re-baseline every type), commits an
+// incremental export of 1 % changed resources, then times summary (counts at the last two snapshots)
+// and diff. Peak RSS is the process's VmHWM.
+import CohortStore
+import Foundation
+
+let n = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 1_000_000 : 1_000_000
+let perPatient = 13
+let patients = max(1, n / perPatient)
+let types = ["Patient", "Observation", "Condition", "Encounter", "MedicationRequest", "Procedure"]
+let perFile = 50_000
+
+let dir = NSTemporaryDirectory() + "store-bench-" + UUID().uuidString
+try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+let keep = ProcessInfo.processInfo.environment["STORE_BENCH_KEEP"] != nil
+defer { if !keep { try? FileManager.default.removeItem(atPath: dir) } }
+if keep { print("keeping \(dir)") }
+
+let store = try Store(path: dir + "/cohort.sqlite")
+try store.addServer(ServerRecord(name: "s", baseURL: "https://bench.invalid/fhir"))
+try store.addCohort(CohortRecord(name: "c", server: "s", groupID: "g"))
+
+let hexDigits = Array("0123456789abcdef".utf8)
+func hex(_ a: UInt64, _ b: UInt64) -> String {
+  var out = [UInt8](repeating: 0, count: 32)
+  for i in 0..<16 {
+    out[i] = hexDigits[Int((a >> (60 - 4 * UInt64(i))) & 15)]
+    out[16 + i] = hexDigits[Int((b >> (60 - 4 * UInt64(i))) & 15)]
+  }
+  return String(decoding: out, as: UTF8.self)
+}
+func mix(_ x: UInt64) -> UInt64 {
+  var z = x &+ 0x9E37_79B9_7F4A_7C15
+  z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+  z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+  return z ^ (z >> 31)
+}
+
+let instants = (0..<12).map { m in (0..<28).map { d in String(format: "2024-%02d-%02dT10:00:00Z", 1 + m, 1 + d) } }
+func lastUpdated(_ v: Int, _ i: Int) -> String { instants[v % 12][i % 28] }
+
+/// Resource i: its type, id (scrambled, so files are not in key order) and patient.
+func resource(_ i: Int) -> (type: String, id: String, patient: String) {
+  let p = i % patients
+  let k = i / patients
+  let type = k == 0 ? "Patient" : types[1 + (k - 1) % (types.count - 1)]
+  let id = k == 0 ? "p\(p)" : hex(mix(UInt64(i)), 0).prefix(16) + "-\(i)"
+  return (type, id, "p\(p)")
+}
+
+/// Stages resources `indices` as export `exportID` (version v of each), in files of `perFile`.
+func stage(_ exportID: Int64, _ seq: Int, _ indices: [Int], version: (Int) -> Int) throws -> Int {
+  var staged = 0
+  var start = 0
+  var fileNo = 0
+  while start < indices.count {
+    let end = min(indices.count, start + perFile)
+    let file = String(format: "%04d/output/part.%03d.ndjson", seq, fileNo)
+    staged += try store.stage(exportID: exportID, file: file) { sink in
+      for j in start..<end {
+        let i = indices[j]
+        let r = resource(i)
+        let v = version(i)
+        try sink(
+          IndexEntry(
+            type: r.type, id: r.id, versionId: String(v),
+            lastUpdated: lastUpdated(v, i),
+            hash: hex(mix(UInt64(i) &* 31 &+ UInt64(v)), UInt64(v)), patient: r.patient, file: file,
+            offset: Int64(j - start) * 900, length: 900))
+      }
+    }
+    start = end
+    fileNo += 1
+  }
+  return staged
+}
+
+/// Process CPU time (user + system), to read the figures on a loaded machine.
+func cpuSeconds() -> Double {
+  var usage = rusage()
+  getrusage(RUSAGE_SELF.rawValue, &usage)
+  return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+nonisolated(unsafe) var lastCPU = 0.0
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+  let t = Date()
+  let c = cpuSeconds()
+  try body()
+  lastCPU = cpuSeconds() - c
+  return Date().timeIntervalSince(t)
+}
+func secondsAsync(_ body: () async throws -> Void) async rethrows -> Double {
+  let t = Date()
+  let c = cpuSeconds()
+  try await body()
+  lastCPU = cpuSeconds() - c
+  return Date().timeIntervalSince(t)
+}
+
+func peakRSS() -> String {
+  guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+    let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+  else { return "n/a" }
+  let kb = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+  return String(format: "%.0f MB", Double(kb) / 1024)
+}
+
+func newExport(_ kind: String) throws -> ExportRecord {
+  try store.createExport(cohort: "c", kind: kind, since: nil, until: nil, types: [], paramsJSON: "{}", kickoffMethod: "get")
+}
+let members = (0..<patients).map { "p\($0)" }
+let all = Array(0..<n)
+// Every 100th resource changes (1 %).
+let changedSet = Array(stride(from: 7, to: n, by: 100))
+
+func row(_ what: String, _ value: String) {
+  print(
+    what.padding(toLength: 46, withPad: " ", startingAt: 0) + String(format: " cpu %6.2f s  ", lastCPU) + value)
+}
+func rate(_ count: Int, _ s: Double) -> String { String(format: "%.2f s  (%.0f k/s)", s, Double(count) / s / 1000) }
+
+print("store-bench: N = \(n) resources, \(patients) patients, \(types.count) types")
+
+// 0. Generating the entries alone (the staging rate below includes it).
+var sink = 0
+let tGenerate = seconds {
+  for i in 0..<n {
+    let r = resource(i)
+    let lu = lastUpdated(1, i)
+    sink &+= r.id.utf8.count &+ hex(mix(UInt64(i) &* 31 &+ 1), 1).utf8.count &+ lu.utf8.count
+  }
+}
+row("generate \(n) entries (no store)", rate(n, tGenerate))
+
+// 1. Full export into an empty cohort.
+let e1 = try newExport("full")
+var staged = 0
+let tStage1 = try seconds { staged = try stage(e1.id!, e1.seq, all) { _ in 1 } }
+row("stage \(staged) (incl. generating entries)", rate(staged, tStage1))
+if ProcessInfo.processInfo.environment["STORE_BENCH_STOP"] != nil { exit(0) }
+var r1 = IngestResult()
+let tCommit1 = try await secondsAsync {
+  r1 = try await store.commitExport(CommitPlan(export: e1, rebaselineTypes: Set(types), members: members))
+}
+row("commit full of \(n) into empty", rate(n, tCommit1) + "  added \(r1.added)")
+
+// 2. Full re-export, 1 % changed.
+let e2 = try newExport("full")
+let changed = Set(changedSet)
+let tStage2 = try seconds { staged = try stage(e2.id!, e2.seq, all) { changed.contains($0) ? 2 : 1 } }
+row("stage \(staged) (re-export)", rate(staged, tStage2))
+var r2 = IngestResult()
+let tCommit2 = try await secondsAsync {
+  r2 = try await store.commitExport(CommitPlan(export: e2, rebaselineTypes: Set(types), members: members))
+}
+row("commit full re-export of \(n), 1 % changed", rate(n, tCommit2) + "  changed \(r2.changed), resent \(r2.resent)")
+
+// 3. Incremental, 1 % changed.
+let e3 = try newExport("incremental")
+let tStage3 = try seconds { staged = try stage(e3.id!, e3.seq, changedSet) { _ in 3 } }
+row("stage \(staged) (incremental)", rate(staged, tStage3))
+var r3 = IngestResult()
+if ProcessInfo.processInfo.environment["COHORT_STORE_TRACE"] != nil { print("-- incremental") }
+let tCommit3 = try await secondsAsync {
+  r3 = try await store.commitExport(CommitPlan(export: e3, members: members))
+}
+row(
+  "commit incremental of \(changedSet.count) (1 %)",
+  String(format: "%.3f s  (%.1f %% of the full re-export)  changed \(r3.changed), unchanged \(r3.unchanged)", tCommit3, 100 * tCommit3 / tCommit2))
+
+// 4. Queries.
+var total = 0
+let tSummary = try seconds {
+  total = try store.counts(cohort: "c", at: e3.id!).values.reduce(0, +)
+  _ = try store.counts(cohort: "c", at: e2.id!)
+}
+row("summary (counts at the last two snapshots)", String(format: "%.3f s  (%d resources)", tSummary, total))
+var d = SnapshotDiff()
+let tDiff = try seconds { d = try store.diff(cohort: "c", from: e2.id!, to: e3.id!, type: nil) }
+row("diff of the incremental", String(format: "%.3f s  (%d changed)", tDiff, d.changed.values.reduce(0) { $0 + $1.count }))
+let tDiff2 = try seconds { d = try store.diff(cohort: "c", from: e1.id!, to: e3.id!, type: nil) }
+row("diff first → last", String(format: "%.3f s  (%d changed)", tDiff2, d.changed.values.reduce(0) { $0 + $1.count }))
+let size = (try? FileManager.default.attributesOfItem(atPath: dir + "/cohort.sqlite")[.size] as? Int) ?? 0
+row("database size", String(format: "%.0f MB (%.0f B/row)", Double(size) / 1e6, Double(size) / Double(n + n / 50)))
+row("peak RSS", peakRSS())
