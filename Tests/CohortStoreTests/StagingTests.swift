@@ -349,12 +349,20 @@ final class TaskBox: Sendable {
       let path = dir + "/db.sqlite"
       do {
         let old = try Store(path: path, upTo: "v3-index")
-        try old.addServer(ServerRecord(name: "s", baseURL: "https://x"))
-        try old.addCohort(CohortRecord(name: "dm", server: "s", groupID: "g"))
-        let e1 = try old.createExport(cohort: "dm", kind: "full", since: nil, until: nil, types: [], paramsJSON: "{}", kickoffMethod: "get")
-        let e2 = try old.createExport(cohort: "dm", kind: "incremental", since: nil, until: nil, types: [], paramsJSON: "{}", kickoffMethod: "get")
+        // Rows as a v3 binary wrote them (today's records have columns v3 does not).
         try old.write { db in
-          try db.execute(sql: "UPDATE exports SET phase = 'committed'")
+          try db.execute(
+            sql: """
+              INSERT INTO servers (name, base_url, created_at) VALUES ('s', 'https://x', '2026-01-01T00:00:00Z');
+              INSERT INTO cohorts (name, server, group_id, created_at) VALUES ('dm', 's', 'g', '2026-01-01T00:00:00Z');
+              INSERT INTO exports (id, cohort, seq, kind, params_json, phase, started_at) VALUES
+                (1, 'dm', 1, 'full', '{}', 'committed', '2026-01-01T00:00:00Z'),
+                (2, 'dm', 2, 'incremental', '{}', 'committed', '2026-01-01T00:00:00Z');
+              """)
+        }
+        let e1 = (id: Optional<Int64>(1), seq: 1)
+        let e2 = (id: Optional<Int64>(2), seq: 2)
+        try old.write { db in
           let insert = """
             INSERT INTO resources (cohort, type, id, version_id, last_updated, hash, patient, valid_from, valid_to, file, offset, length)
             VALUES ('dm', ?, ?, '1', ?, ?, ?, ?, ?, ?, ?, 9)
