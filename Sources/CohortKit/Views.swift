@@ -1,0 +1,255 @@
+import CohortStore
+import Crypto
+import FHIRPath
+import Foundation
+import NDJSON
+import SQLOnFHIR
+
+/// A loaded SQL-on-FHIR ViewDefinition and how its rows print.
+public struct ViewSpec: Sendable {
+  public let definition: ViewDefinition
+  /// Where it was read from.
+  public let path: String
+  /// SHA-256 (hex) of the file's bytes.
+  public let sha256: String
+
+  public var resource: String { definition.resource }
+  public var name: String? { definition.name }
+  public var columnNames: [String] { definition.columns.map(\.name) }
+  /// Per column: "name type → SQL type".
+  public var columnSummary: [[String]] {
+    definition.columns.map { [$0.name, ($0.type ?? "") + ($0.collection ? " (collection)" : ""), $0.sqlType] }
+  }
+
+  /// Reads and validates a view file (errors name the file and the place in the view).
+  public init(path: String) throws {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw KitError.failed("cannot read the view \(path): no such file or not readable")
+    }
+    self.path = path
+    sha256 = sha256Hex(data)
+    do {
+      definition = try ViewDefinition(jsonText: data)
+    } catch {
+      throw KitError.invalidArgument("\(path): \(error)")
+    }
+  }
+}
+
+/// One output row (values aligned with the view's columns).
+public struct ViewRow: Sendable {
+  let values: [JSON]
+
+  /// Cells for table/CSV output: "" for null, JSON text for collections.
+  public var cells: [String] {
+    values.map { v in
+      switch v {
+      case .null: return ""
+      case .string(let s): return s
+      case .bool(let b): return b ? "true" : "false"
+      case .integer(let i): return String(i)
+      case .decimal(let d, let s): return JSON.decimalText(d, scale: s)
+      case .array, .object: return v.jsonText
+      }
+    }
+  }
+
+  /// The row as a JSON object text, keys in column order.
+  public func jsonObject(columns: [String]) -> String {
+    JSON.object(JSONObject(keys: columns, values: values)).jsonText
+  }
+}
+
+/// Counts of one view run.
+public struct ViewRunStats: Sendable, Equatable {
+  public var resources = 0
+  public var rows = 0
+  public init() {}
+}
+
+/// Runs views over NDJSON files or a cohort's snapshot, streaming.
+public enum ViewRunner {
+  /// NDJSON files (`*.ndjson`, `*.ndjson.gz`) under a folder, sorted, or the file itself.
+  public static func ndjsonFiles(at path: String) throws -> [String] {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+      throw KitError.invalidArgument("no such file or folder: \(path)")
+    }
+    guard isDir.boolValue else { return [path] }
+    var files: [String] = []
+    let enumerator = FileManager.default.enumerator(atPath: path)
+    while let name = enumerator?.nextObject() as? String {
+      if name.hasSuffix(".ndjson") || name.hasSuffix(".ndjson.gz") { files.append(path + "/" + name) }
+    }
+    return files.sorted()
+  }
+
+  /// Rows of every resource of the view's type in the files.
+  public static func run(
+    _ spec: ViewSpec, files: [String], onRow: (ViewRow) throws -> Void
+  ) throws -> ViewRunStats {
+    var stats = ViewRunStats()
+    let type = Array(spec.resource.utf8)
+    for file in files {
+      try forEachLine(path: file) { _, _, line in
+        guard mentions(line, type) else { return }
+        try emit(spec, file, line, &stats, onRow)
+      }
+    }
+    return stats
+  }
+
+  /// Rows of the cohort's live resources of the view's type at snapshot `exportID`, read through
+  /// the index (file, offset, length): each file is streamed once.
+  public static func run(
+    _ spec: ViewSpec, store: Store, workspace: Workspace, cohort: String, at exportID: Int64,
+    onRow: (ViewRow) throws -> Void
+  ) throws -> ViewRunStats {
+    var stats = ViewRunStats()
+    let folder = workspace.cohortFolder(cohort)
+    try store.forEachLiveFile(cohort: cohort, type: spec.resource, at: exportID) { file, wanted in
+      let path = folder + "/" + file
+      guard FileManager.default.fileExists(atPath: path) else {
+        throw KitError.failed("the file \(path) is missing; run `verify` or export again")
+      }
+      var next = 0
+      try forEachLine(path: path) { start, end, line in
+        // The index's offset may skip leading blanks of the line: take it when inside [start, end).
+        while next < wanted.count, wanted[next].offset < start { next += 1 }
+        guard next < wanted.count, wanted[next].offset < end else { return }
+        let w = wanted[next]
+        next += 1
+        let skip = Int(w.offset - start)
+        let n = min(w.length, line.count - skip)
+        try emit(spec, path, UnsafeBufferPointer(rebasing: line[skip..<(skip + n)]), &stats, onRow)
+      }
+      if next < wanted.count {
+        throw KitError.failed("\(path) is shorter than the index says (changed since export?); run `verify`")
+      }
+    }
+    return stats
+  }
+
+  static func emit(
+    _ spec: ViewSpec, _ file: String, _ line: UnsafeBufferPointer<UInt8>, _ stats: inout ViewRunStats,
+    _ onRow: (ViewRow) throws -> Void
+  ) throws {
+    let rows: [[JSON]]
+    do {
+      rows = try spec.definition.rows(forJSON: line)
+    } catch {
+      throw KitError.failed("\(file): \(error)")
+    }
+    stats.resources += 1
+    for r in rows {
+      stats.rows += 1
+      try onRow(ViewRow(values: r))
+    }
+  }
+
+  /// A cheap pre-filter: the line contains `"TYPE"` somewhere (else it cannot be of that type).
+  static func mentions(_ line: UnsafeBufferPointer<UInt8>, _ type: [UInt8]) -> Bool {
+    let n = type.count
+    guard line.count >= n + 2 else { return false }
+    var i = 0
+    let last = line.count - n - 2
+    while i <= last {
+      if line[i] == 0x22, line[i + n + 1] == 0x22 {
+        var k = 0
+        while k < n, line[i + 1 + k] == type[k] { k += 1 }
+        if k == n { return true }
+      }
+      i += 1
+    }
+    return false
+  }
+
+  /// Every non-blank line of a (possibly gzip) NDJSON file with its byte range in the
+  /// (decompressed) stream; memory stays at one chunk plus the longest line.
+  static func forEachLine(
+    path: String, _ body: (_ start: Int64, _ end: Int64, UnsafeBufferPointer<UInt8>) throws -> Void
+  ) throws {
+    var carry: [UInt8] = []
+    var carryStart: Int64 = 0
+    var position: Int64 = 0
+    func deliver(_ start: Int64, _ line: UnsafeBufferPointer<UInt8>) throws {
+      var n = line.count
+      while n > 0, line[n - 1] == 0x0D || line[n - 1] == 0x20 || line[n - 1] == 0x09 { n -= 1 }
+      guard n > 0 else { return }
+      try body(start, start + Int64(n), UnsafeBufferPointer(rebasing: line[0..<n]))
+    }
+    try NDJSONFile.readChunks(path: path) { raw in
+      let chunk = raw.bindMemory(to: UInt8.self)
+      var lineStart = 0
+      var i = 0
+      while i < chunk.count {
+        if chunk[i] == 0x0A {
+          if carry.isEmpty {
+            try deliver(position + Int64(lineStart), UnsafeBufferPointer(rebasing: chunk[lineStart..<i]))
+          } else {
+            carry.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[lineStart..<i]))
+            try carry.withUnsafeBufferPointer { try deliver(carryStart, $0) }
+            carry.removeAll(keepingCapacity: true)
+          }
+          lineStart = i + 1
+        }
+        i += 1
+      }
+      if lineStart < chunk.count {
+        if carry.isEmpty { carryStart = position + Int64(lineStart) }
+        carry.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[lineStart..<chunk.count]))
+      }
+      position += Int64(chunk.count)
+    }
+    if !carry.isEmpty { try carry.withUnsafeBufferPointer { try deliver(carryStart, $0) } }
+  }
+}
+
+/// Views kept in the workspace (`views/NAME.json`).
+public struct SavedViews: Sendable {
+  public let workspace: Workspace
+  public init(workspace: Workspace) { self.workspace = workspace }
+
+  public var folder: String { workspace.path + "/views" }
+
+  public func path(_ name: String) -> String { folder + "/" + name + ".json" }
+
+  static func checkName(_ name: String) throws {
+    let ok = !name.isEmpty && name.count <= 64
+      && name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }
+      && name.first != "-"
+    guard ok else {
+      throw KitError.invalidArgument("invalid view name '\(name)': use a-z, 0-9, _ and - (up to 64)")
+    }
+  }
+
+  /// Validates the view file and copies it into the workspace under `name`.
+  @discardableResult
+  public func save(name: String, from file: String) throws -> ViewSpec {
+    try Self.checkName(name)
+    let spec = try ViewSpec(path: file)
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let data = FileManager.default.contents(atPath: file) ?? Data()
+    try data.write(to: URL(fileURLWithPath: path(name)), options: .atomic)
+    return spec
+  }
+
+  /// Saved view names, sorted.
+  public func names() -> [String] {
+    let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    return files.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+  }
+
+  public func load(_ name: String) throws -> ViewSpec {
+    try Self.checkName(name)
+    guard FileManager.default.fileExists(atPath: path(name)) else {
+      throw KitError.invalidArgument(
+        "no saved view '\(name)' (saved: \(names().joined(separator: ", "))); use `view save \(name) FILE.json`")
+    }
+    return try ViewSpec(path: path(name))
+  }
+}
+
+func sha256Hex(_ data: Data) -> String {
+  SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
