@@ -253,3 +253,94 @@ public struct SavedViews: Sendable {
 func sha256Hex(_ data: Data) -> String {
   SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
 }
+
+extension ViewRow {
+  /// Typed cells for SQLite: booleans 0/1, integers, decimals as REAL, text, collections as JSON.
+  public var analysisValues: [AnalysisValue] {
+    values.map { v in
+      switch v {
+      case .null: return .null
+      case .bool(let b): return .integer(b ? 1 : 0)
+      case .integer(let i): return .integer(Int64(i))
+      case .decimal(let d, _): return .real(d)
+      case .string(let s): return .text(s)
+      case .array, .object: return .text(v.jsonText)
+      }
+    }
+  }
+}
+
+/// Materialized views and read-only SQL over them, per cohort, in `<workspace>/analysis/<cohort>.sqlite`
+/// (a database of its own beside the store: the store's tables are never touched).
+public enum ViewAnalysis {
+  public static func databasePath(workspace: Workspace, cohort: String) -> String {
+    workspace.path + "/analysis/" + cohort + ".sqlite"
+  }
+
+  /// Runs the view at a snapshot into table `name` (replaced), typed by the view's column types.
+  public static func materialize(
+    _ spec: ViewSpec, name: String, store: Store, workspace: Workspace, cohort: String, snapshot: ExportRecord
+  ) throws -> MaterializedView {
+    let path = databasePath(workspace: workspace, cohort: cohort)
+    try FileManager.default.createDirectory(
+      atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    let db = try AnalysisDatabase(path: path)
+    let formatter = ISO8601DateFormatter()
+    var meta = MaterializedView(
+      table: name, cohort: cohort, snapshotSeq: snapshot.seq, exportID: snapshot.id!,
+      transactionTime: snapshot.transactionTime, viewSHA256: spec.sha256, rows: 0,
+      createdAt: formatter.string(from: Date()))
+    let columns = spec.definition.columns.map { (name: $0.name, sqlType: $0.sqlType) }
+    meta.rows = try db.materialize(meta, columns: columns) { insert in
+      _ = try ViewRunner.run(spec, store: store, workspace: workspace, cohort: cohort, at: snapshot.id!) { row in
+        try insert(row.analysisValues)
+      }
+    }
+    return meta
+  }
+
+  /// One read-only statement over the cohort's materialized views.
+  public static func query(workspace: Workspace, cohort: String, sql: String) throws -> (columns: [String], rows: [[String]]) {
+    let path = databasePath(workspace: workspace, cohort: cohort)
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw KitError.failed("cohort '\(cohort)' has no materialized views yet; run `view materialize NAME \(cohort)` first")
+    }
+    return try AnalysisDatabase(path: path, readOnly: true).query(sql)
+  }
+
+  /// Tables materialized for a cohort, with their snapshots.
+  public static func materialized(workspace: Workspace, cohort: String) throws -> [MaterializedView] {
+    let path = databasePath(workspace: workspace, cohort: cohort)
+    guard FileManager.default.fileExists(atPath: path) else { return [] }
+    return try AnalysisDatabase(path: path, readOnly: true).materialized()
+  }
+
+  /// Rows added and removed between two snapshots (multisets: a duplicated row counts twice),
+  /// each list sorted by the row's JSON text.
+  public static func diff(
+    _ spec: ViewSpec, store: Store, workspace: Workspace, cohort: String, from a: Int64, to b: Int64
+  ) throws -> (added: [ViewRow], removed: [ViewRow]) {
+    let names = spec.columnNames
+    func collect(_ at: Int64) throws -> [String: (Int, ViewRow)] {
+      var out: [String: (Int, ViewRow)] = [:]
+      _ = try ViewRunner.run(spec, store: store, workspace: workspace, cohort: cohort, at: at) { row in
+        let key = row.jsonObject(columns: names)
+        out[key, default: (0, row)].0 += 1
+      }
+      return out
+    }
+    let before = try collect(a)
+    let after = try collect(b)
+    var added: [(String, ViewRow)] = []
+    var removed: [(String, ViewRow)] = []
+    for (key, (n, row)) in after {
+      let m = before[key]?.0 ?? 0
+      if n > m { added += Array(repeating: (key, row), count: n - m) }
+    }
+    for (key, (n, row)) in before {
+      let m = after[key]?.0 ?? 0
+      if n > m { removed += Array(repeating: (key, row), count: n - m) }
+    }
+    return (added.sorted { $0.0 < $1.0 }.map(\.1), removed.sorted { $0.0 < $1.0 }.map(\.1))
+  }
+}

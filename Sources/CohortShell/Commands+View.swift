@@ -12,7 +12,7 @@ struct ViewCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "view",
     abstract: "SQL-on-FHIR v2 ViewDefinitions: run over NDJSON files or a cohort's snapshot; save them in the workspace.",
-    subcommands: [ViewRun.self, ViewSave.self, ViewList.self, ViewShow.self])
+    subcommands: [ViewRun.self, ViewSave.self, ViewList.self, ViewShow.self, ViewMaterialize.self, ViewDiff.self])
 }
 
 struct ViewRun: ShellCommand {
@@ -177,5 +177,77 @@ struct ViewShow: ShellCommand {
       session.print("view \(name): \(spec.resource) (sha256 \(spec.sha256.prefix(12)))")
     }
     session.emit(Table(columns: ["column", "type", "sql"], rows: spec.columnSummary), format: output.format)
+  }
+}
+
+/// A view given as a file (`*.json` or a path) or a saved view's name.
+func loadView(_ text: String, _ session: Session) throws -> ViewSpec {
+  if text.hasSuffix(".json") || text.contains("/") { return try ViewSpec(path: text) }
+  return try SavedViews(workspace: session.workspace).load(text)
+}
+
+struct ViewMaterialize: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "materialize",
+    abstract: "Write a view's rows at a snapshot into the cohort's analysis database (table NAME, typed columns) for `sql`.")
+  @Argument(help: "Saved view name (also the table name), or a view file.") var name: String
+  @Argument(help: "Cohort name.") var cohort: String
+  @Option(help: "Snapshot: a number, latest (default) or previous.") var at: String?
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    let spec = try loadView(name, session)
+    let table = name.hasSuffix(".json") || name.contains("/")
+      ? (spec.name ?? URL(fileURLWithPath: name).deletingPathExtension().lastPathComponent) : name
+    let store = try session.store(create: false)
+    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
+    let snap = try snapshots.resolve(cohort: cohort, at)
+    let meta = try ViewAnalysis.materialize(
+      spec, name: table, store: store, workspace: session.workspace, cohort: cohort, snapshot: snap)
+    session.emit(
+      Table(
+        columns: ["table", "rows", "snapshot", "transactionTime", "view sha256"],
+        rows: [[meta.table, String(meta.rows), "#\(meta.snapshotSeq)", meta.transactionTime ?? "", String(meta.viewSHA256.prefix(12))]]),
+      format: output.format)
+  }
+}
+
+struct ViewDiff: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "diff", abstract: "Rows of a view added and removed between two snapshots (default: the last two).")
+  @Argument(help: "Saved view name or view file.") var name: String
+  @Argument(help: "Cohort name.") var cohort: String
+  @Argument(help: "From snapshot (default: previous).") var from: String?
+  @Argument(help: "To snapshot (default: latest).") var to: String?
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    let spec = try loadView(name, session)
+    let store = try session.store(create: false)
+    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
+    let b = try snapshots.resolve(cohort: cohort, to ?? "latest")
+    let a = try snapshots.resolve(cohort: cohort, from ?? (to == nil ? "previous" : String(b.seq - 1)))
+    let (added, removed) = try ViewAnalysis.diff(
+      spec, store: store, workspace: session.workspace, cohort: cohort, from: a.id!, to: b.id!)
+    if session.effectiveFormat == .table && output.format == nil {
+      session.print("#\(a.seq) → #\(b.seq): \(added.count) rows added, \(removed.count) removed")
+    }
+    let rows = added.map { ["+"] + $0.cells } + removed.map { ["-"] + $0.cells }
+    session.emit(Table(columns: ["change"] + spec.columnNames, rows: rows), format: output.format)
+  }
+}
+
+struct SQLCommand: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "sql",
+    abstract: "Read-only SQL over a cohort's materialized views (a statement that writes is refused).",
+    discussion: "`sql diabetes 'SELECT gender, avg(value) FROM hba1c JOIN patient_demographics USING (patient_id) GROUP BY gender'`. Tables: the views materialized with `view materialize`, and _materialized (where each came from).")
+  @Argument(help: "Cohort name.") var cohort: String
+  @Argument(help: "One SQL statement (quote it).") var statement: String
+  @OptionGroup var output: FormatOption
+
+  func execute(in session: Session) async throws {
+    let (columns, rows) = try ViewAnalysis.query(workspace: session.workspace, cohort: cohort, sql: statement)
+    session.emit(Table(columns: columns, rows: rows), format: output.format)
   }
 }
