@@ -171,4 +171,58 @@ struct ViewTests {
     #expect(saved.names() == ["hba1c"])
     #expect(throws: (any Error).self) { try saved.save(name: "../x", from: Self.examples + "/hba1c.json") }
   }
+
+  @Test("materialize writes typed tables into the cohort's analysis database with their snapshot; sql reads them and refuses writes; view diff is the multiset change")
+  func materializeSQLAndDiff() async throws {
+    try await withFixture { f in
+      try f.addCohort("everyone", group: "all-patients")
+      let first = try await f.export("everyone")
+      let a1c = try Self.spec("hba1c")
+      let demo = try Self.spec("patient_demographics")
+      let m1 = try ViewAnalysis.materialize(a1c, name: "hba1c", store: f.store, workspace: f.workspace, cohort: "everyone", snapshot: first.export)
+      _ = try ViewAnalysis.materialize(demo, name: "patient_demographics", store: f.store, workspace: f.workspace, cohort: "everyone", snapshot: first.export)
+      let rows1 = try Self.run(f, a1c, "everyone", at: first.export.id!)
+      #expect(m1.rows == rows1.count && m1.snapshotSeq == first.export.seq && m1.viewSHA256 == a1c.sha256)
+      #expect(ViewAnalysis.databasePath(workspace: f.workspace, cohort: "everyone") != f.workspace.databasePath)
+
+      // Typed columns: decimals are REAL, joins work through the key columns.
+      let types = try ViewAnalysis.query(workspace: f.workspace, cohort: "everyone", sql: "SELECT DISTINCT typeof(value) FROM hba1c")
+      #expect(types.rows == [["real"]])
+      let joined = try ViewAnalysis.query(
+        workspace: f.workspace, cohort: "everyone",
+        sql: "SELECT count(*) FROM hba1c h JOIN patient_demographics p USING (patient_id)")
+      #expect(joined.rows == [[String(rows1.count)]])
+      let recorded = try ViewAnalysis.materialized(workspace: f.workspace, cohort: "everyone")
+      #expect(recorded.map(\.table) == ["hba1c", "patient_demographics"])
+
+      // Writes are refused and change nothing; the store's own tables are not there.
+      #expect(throws: AnalysisError.writeRefused) {
+        try ViewAnalysis.query(workspace: f.workspace, cohort: "everyone", sql: "DELETE FROM hba1c")
+      }
+      #expect(throws: (any Error).self) {
+        try ViewAnalysis.query(workspace: f.workspace, cohort: "everyone", sql: "SELECT count(*) FROM resources")
+      }
+      let count = try ViewAnalysis.query(workspace: f.workspace, cohort: "everyone", sql: "SELECT count(*) FROM hba1c")
+      #expect(count.rows == [[String(rows1.count)]])
+
+      // Diff between two snapshots = rows(B) − rows(A) and rows(A) − rows(B), as multisets.
+      _ = try await f.server.advance(days: 5)
+      let second = try await f.incremental("everyone")
+      let rows2 = try Self.run(f, a1c, "everyone", at: second.export.id!)
+      let (added, removed) = try ViewAnalysis.diff(
+        a1c, store: f.store, workspace: f.workspace, cohort: "everyone", from: first.export.id!, to: second.export.id!)
+      var before = Self.normalized(rows1)
+      var after = Self.normalized(rows2)
+      for r in Self.normalized(added.map(\.cells)) {
+        let k = try #require(after.firstIndex(of: r), "added row \(r) is not in the new rows")
+        after.remove(at: k)
+      }
+      for r in Self.normalized(removed.map(\.cells)) {
+        let k = try #require(before.firstIndex(of: r), "removed row \(r) is not in the old rows")
+        before.remove(at: k)
+      }
+      #expect(before == after, "what is neither added nor removed is unchanged")
+      #expect(!added.isEmpty)
+    }
+  }
 }
