@@ -137,6 +137,7 @@ struct HistoryCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "history", abstract: "Every export of a cohort, including failed and cancelled ones.")
   @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
+  @Flag(help: "Then a bar chart of the cohort's size after each export (on a terminal; --color forces it).") var chart = false
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
@@ -155,6 +156,9 @@ struct HistoryCommand: ShellCommand {
       Table(
         columns: ["export", "started", "kind", "types", "since", "type filters", "status host", "transactionTime", "files", "resources", "bytes", "duration", "outcome", "error"],
         rows: rows), format: output.format)
+    if chart, TerminalCharts.enabled(session, format: output.format) {
+      session.print(try TerminalCharts.history(cohort: cohort, store: store, pinned: session.pinnedLatest))
+    }
   }
 
   func duration(_ e: ExportRecord) -> String {

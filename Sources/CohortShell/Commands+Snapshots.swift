@@ -11,6 +11,7 @@ struct SummaryCommand: ShellCommand {
   @Argument(help: "Cohort name, or an NDJSON file or folder (no workspace needed).", completion: .cohortName) var target: String
   @Option(help: "Snapshot: a number, latest (default) or previous.") var at: String?
   @Option(help: "patient: per-patient count distributions (min/median/max).") var by: String?
+  @Flag(help: "Then a sparkline per type over the snapshots (on a terminal; --color forces it).") var chart = false
   @OptionGroup var output: FormatOption
 
   func validate() throws {
@@ -45,6 +46,9 @@ struct SummaryCommand: ShellCommand {
       session.print("snapshot #\(snap.seq) (\(snap.kind), transactionTime \(snap.transactionTime ?? "?"))")
     }
     session.emit(Table(columns: ["type", "resources", "change"], rows: table), format: output.format)
+    if chart, TerminalCharts.enabled(session, format: output.format) {
+      session.print(try TerminalCharts.summary(cohort: target, upTo: snap.seq, store: store, pinned: session.pinnedLatest))
+    }
   }
 
   func signed(_ n: Int) -> String { n > 0 ? "+\(n)" : String(n) }
