@@ -175,3 +175,54 @@ import Testing
     #expect(h.stderr == "error: no such thing\n")
   }
 }
+
+/// The same, typed into the interactive shell under a pseudo-terminal (runs in the serial phase of
+/// `make test`: its name matches `TerminalTests`).
+@Suite(.serialized, .enabled(if: Tmux.available, "tmux is not installed (apt-get install tmux)"))
+struct ShellCompletionTerminalTests {
+  @Test func tabAfterACommaAndCtrlLAndClear() throws {
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try Binary.run(["-c", "server add prod https://x/r4; cohort add copd --server prod --group g1"], cwd: dir)
+    let tmux = try Tmux(cwd: dir, command: "\(Binary.path) --workspace \(dir)/Cohorts")
+    defer { tmux.kill() }
+    try tmux.waitFor { $0.contains("cohort>") }
+
+    // Tab after a comma completes the next type of the list.
+    tmux.send(literal: "diff copd --type Patient,Cond")
+    tmux.send(keys: "Tab")
+    try tmux.waitFor { $0.contains("cohort> diff copd --type Patient,Condition") }
+    tmux.send(keys: "C-u")
+    try tmux.waitFor { !$0.contains("Patient,Condition") }
+
+    // Ctrl-L clears the screen and keeps the line being typed.
+    tmux.send(literal: "server list")
+    tmux.send(keys: "Enter")
+    try tmux.waitFor { $0.contains("https://x/r4") }
+    tmux.send(literal: "vers")
+    tmux.send(keys: "C-l")
+    try waitForScreen(tmux) { !$0.contains("https://x/r4") && $0.hasPrefix("cohort> vers") }
+    tmux.send(keys: "C-u")
+
+    // `clear` does the same as a command.
+    tmux.send(literal: "server list")
+    tmux.send(keys: "Enter")
+    try tmux.waitFor { $0.contains("https://x/r4") }
+    tmux.send(literal: "clear")
+    tmux.send(keys: "Enter")
+    try waitForScreen(tmux) { !$0.contains("https://x/r4") && $0.hasPrefix("cohort>") }
+    #expect(!tmux.capture().contains("unknown command"))
+  }
+
+  /// Like `Tmux.waitFor`, on the visible screen only (a cleared screen may move into tmux's scrollback).
+  func waitForScreen(_ tmux: Tmux, timeout: TimeInterval = 15, _ predicate: (String) -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    func screen() -> String { tmux.tmux(["capture-pane", "-p", "-t", "t"]) }
+    while Date() < deadline {
+      if predicate(screen()) { return }
+      Thread.sleep(forTimeInterval: 0.1)
+    }
+    Issue.record("timed out; the screen was:\n\(screen())")
+    throw FixtureError(message: "timed out waiting for the screen")
+  }
+}
