@@ -82,7 +82,7 @@ enum ManPage {
     var page = Roff()
     page.line(".TH COHORT 1 \"\" \"cohort \(CohortVersion.string)\" \"User Commands\"")
     page.section("NAME")
-    page.text("cohort \\- pull patient cohorts out of FHIR servers with Bulk Data $export, and keep their history")
+    page.text("cohort \\- pull patient cohorts out of FHIR servers with Bulk Data $export, and keep their history", raw: true)
     page.section("SYNOPSIS")
     page.line(".B cohort")
     page.text("[\\fB\\-\\-workspace\\fR \\fIDIR\\fR] [\\fB\\-\\-format\\fR \\fItable|plain|json|csv\\fR] [\\fB\\-\\-no\\-color\\fR|\\fB\\-\\-color\\fR] [\\fB\\-\\-echo\\fR] [\\fB\\-\\-no\\-bail\\fR]", raw: true)
@@ -97,7 +97,7 @@ enum ManPage {
     page.text(
       "With no command, cohort starts an interactive shell on a terminal (history, Ctrl-R, Tab completion; "
         + "Ctrl-C stops the running command), or reads commands from standard input. The same commands work as "
-        + "arguments, with \\-c, in scripts (*.cohort, one command per line, # comments, $NAME variables) and in the shell.")
+        + "arguments, with -c, in scripts (*.cohort, one command per line, # comments, $NAME variables) and in the shell.")
     page.section("GLOBAL OPTIONS")
     let globals: [(String, String)] = [
       ("\\fB\\-w\\fR, \\fB\\-\\-workspace\\fR \\fIDIR\\fR", "The workspace folder (default: $COHORT_WORKSPACE, else the nearest Cohorts/ folder upwards, else ./Cohorts)."),
@@ -139,7 +139,8 @@ enum ManPage {
     page.item("\\fBCOHORT_HISTFILE\\fR", "The shell's history file (empty: no history file). Default: $XDG_STATE_HOME/cohort/history or ~/.local/state/cohort/history.")
     page.item("\\fBNO_COLOR\\fR", "When set and not empty: no colour and no charts (unless \\-\\-color).")
     page.item("\\fBTERM\\fR", "dumb: no colour, no progress line.")
-    page.text("Servers registered with \\-\\-auth bearer read the token from the environment variable or file named at registration; tokens are never stored.")
+    page.paragraph()
+    page.text("Servers registered with --auth bearer read the token from the environment variable or file named at registration; tokens are never stored.")
     page.section("FILES")
     page.item("\\fIWORKSPACE\\fR/cohort.sqlite", "The index: servers, cohorts, exports, watermarks, resource versions.")
     page.item("\\fIWORKSPACE\\fR/\\fICOHORT\\fR/\\fINNNN\\fR/", "One folder per export: manifest.json, the NDJSON files, log.ndjson.")
@@ -154,7 +155,7 @@ enum ManPage {
     page.example("cohort report dm \\-\\-open")
     page.section("SEE ALSO")
     page.text("The README and docs/architecture.md in the source tree; the FHIR Bulk Data Access IG (https://hl7.org/fhir/uv/bulkdata/).")
-    return page.text
+    return Roff.asciiOnly(page.text)
   }
 
   private static func synopsis(_ path: [String], _ arguments: [Argument]) -> String {
@@ -184,7 +185,7 @@ enum ManPage {
   private static func description(_ a: Argument) -> String {
     var text = Roff.escape(a.abstract)
     if let value = a.defaultValue, !value.isEmpty, a.kind != "flag" { text += " (default: " + Roff.escape(value) + ")" }
-    if a.isRepeating && a.kind == "option" { text += " Repeatable." }
+    if a.isRepeating && a.kind == "option" && !a.abstract.lowercased().contains("repeat") { text += " Repeatable." }
     return text
   }
 }
@@ -199,6 +200,15 @@ struct Roff {
   }
 
   mutating func line(_ l: String) { text += l + "\n" }
+
+  /// troff reads bytes, not UTF-8: every non-ASCII character becomes a groff named glyph `\[uXXXX]`.
+  static func asciiOnly(_ s: String) -> String {
+    var out = ""
+    for scalar in s.unicodeScalars {
+      if scalar.isASCII { out.unicodeScalars.append(scalar) } else { out += "\\[u" + String(format: "%04X", scalar.value) + "]" }
+    }
+    return out
+  }
 
   /// Text: escaped unless `raw`; every line guarded with \& so that no line starts with '.' or '\''.
   mutating func text(_ s: String, raw: Bool = false) {

@@ -30,7 +30,7 @@ import Testing
     let chart = h.stdout.components(separatedBy: "resources in the cohort after each export\n").last ?? ""
     let lines = chart.split(separator: "\n")
     #expect(lines.filter { $0.hasPrefix("#") }.count == 3)
-    #expect(lines.filter { $0.contains("█") }.count == 3)
+    #expect(lines.filter { $0.hasPrefix("#") && $0.contains("█") }.count == 3)
     #expect(lines.contains { $0.hasPrefix("members ") && $0.contains("→") })
     // Never into machine-readable output.
     let before = h.stdout.count
@@ -50,11 +50,12 @@ import Testing
   }
 
   @Test func noColorTurnsChartsOffAndColorForcesThemBack() async throws {
-    let path = try await HistoryFixture.shared.workspace()
     let dir = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
+    let path = dir + "/Cohorts"
+    try await HistoryFixture.copy(to: path)
     let plain = try Binary.run(["--workspace", path, "summary", "dm", "--chart"], cwd: dir, environment: ["NO_COLOR": "1"])
-    #expect(plain.status == 0 && !plain.stdout.contains("▁") && !plain.stdout.contains("█"))
+    #expect(plain.status == 0 && !plain.stdout.contains("▁") && !plain.stdout.contains("█"), "\(plain.stderr)")
     let forced = try Binary.run(["--workspace", path, "--color", "summary", "dm", "--chart"], cwd: dir, environment: ["NO_COLOR": "1"])
     #expect(forced.status == 0 && forced.stdout.contains("over 3 snapshots"))
   }

@@ -19,8 +19,8 @@ import Testing
     process.environment = env
     let outPath = NSTemporaryDirectory() + "install-out-" + UUID().uuidString
     let errPath = outPath + ".err"
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     defer {
       unlink(outPath)
       unlink(errPath)

@@ -35,12 +35,18 @@ actor HistoryFixture {
     return h.dir + "/Cohorts"
   }
 
-  /// A harness of its own on the fixture's workspace, and the cohort's name.
+  /// A harness of its own on a copy of the fixture's workspace (so that no two tests share a database),
+  /// and the cohort's name.
   static func harness() async throws -> (Harness, String) {
-    let path = try await shared.workspace()
     let h = try Harness()
-    h.shell.session.workspace = Workspace(location: WorkspaceLocation(path: path, source: .option))
+    try await copy(to: h.shell.session.workspace.path)
     return (h, "dm")
+  }
+
+  /// Copies the fixture's workspace to `path` (which must not exist yet).
+  static func copy(to path: String) async throws {
+    let source = try await shared.workspace()
+    try FileManager.default.copyItem(atPath: source, toPath: path)
   }
 }
 
@@ -131,8 +137,8 @@ struct FixtureError: Error, CustomStringConvertible {
     process.environment = env
     let outPath = home + "/chromium.out"
     let errPath = home + "/chromium.err"
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
     process.standardInput = FileHandle.nullDevice
