@@ -103,14 +103,14 @@ extension CohortReport {
     }
     for (t, type) in types.enumerated() {
       let points = snapshots.enumerated().map { i, s in (x(i), plot.bottom - plot.height * Double(s.counts[type] ?? 0) / Double(maxCount)) }
-      chart.raw("<polyline class=\"series s\(t % 8)\" points=\"\(points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " "))\"/>")
+      chart.raw("<polyline class=\"series s\(t % 12)\" points=\"\(points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " "))\"/>")
       for (i, p) in points.enumerated() {
         chart.raw(
-          "<circle data-point class=\"dot s\(t % 8)\" cx=\"\(f(p.0))\" cy=\"\(f(p.1))\" r=\"3.5\"><title>\(h(type)) at #\(snapshots[i].seq): \(snapshots[i].counts[type] ?? 0)</title></circle>")
+          "<circle data-point class=\"dot s\(t % 12)\" cx=\"\(f(p.0))\" cy=\"\(f(p.1))\" r=\"3.5\"><title>\(h(type)) at #\(snapshots[i].seq): \(snapshots[i].counts[type] ?? 0)</title></circle>")
       }
     }
     page.raw(chart.finish())
-    page.raw("<ul class=\"keys\">" + types.enumerated().map { "<li><span class=\"sw s\($0 % 8)\"></span>\(h($1))</li>" }.joined() + "</ul>")
+    page.raw("<ul class=\"keys\">" + types.enumerated().map { "<li><span class=\"sw s\($0 % 12)\"></span>\(h($1))</li>" }.joined() + "</ul>")
     page.table(
       caption: "Resources per type at each snapshot",
       columns: ["type"] + snapshots.map { "#\($0.seq)" }, numeric: Set(1...snapshots.count),
@@ -206,7 +206,7 @@ extension CohortReport {
   }
 
   static func duration(_ seconds: Double) -> String {
-    if seconds < 1 { return String(format: "%.1f s", seconds) }
+    if seconds < 10 { return String(format: "%.1f s", seconds) }
     if seconds < 120 { return String(format: "%.0f s", seconds) }
     if seconds < 7200 { return String(format: "%.0f min", seconds / 60) }
     return String(format: "%.1f h", seconds / 3600)
@@ -274,10 +274,12 @@ struct HTMLPage {
   static let css = """
     :root{--bg:#fff;--fg:#1b1f24;--muted:#57606a;--rule:#d0d7de;--panel:#f6f8fa;--ok:#1a7f37;--bad:#cf222e;--cancel:#8c959f;
     --added:#1a7f37;--changed:#bf8700;--removed:#cf222e;--members:#0969da;--joined:#1a7f37;--left:#cf222e;
-    --s0:#0969da;--s1:#bf3989;--s2:#1a7f37;--s3:#bc4c00;--s4:#8250df;--s5:#0a7d8c;--s6:#9a6700;--s7:#57606a}
+    --s0:#0969da;--s1:#bf3989;--s2:#1a7f37;--s3:#bc4c00;--s4:#8250df;--s5:#0a7d8c;--s6:#9a6700;--s7:#57606a;
+    --s8:#e16f24;--s9:#6e7781;--s10:#2da44e;--s11:#a40e26}
     @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--rule:#3d444d;--panel:#151b23;
     --ok:#3fb950;--bad:#f85149;--cancel:#9198a1;--added:#3fb950;--changed:#d29922;--removed:#f85149;--members:#4493f8;
-    --joined:#3fb950;--left:#f85149;--s0:#4493f8;--s1:#db61a2;--s2:#3fb950;--s3:#f0883e;--s4:#ab7df8;--s5:#39c5cf;--s6:#d29922;--s7:#9198a1}}
+    --joined:#3fb950;--left:#f85149;--s0:#4493f8;--s1:#db61a2;--s2:#3fb950;--s3:#f0883e;--s4:#ab7df8;--s5:#39c5cf;--s6:#d29922;--s7:#9198a1;
+    --s8:#ffa657;--s9:#b1bac4;--s10:#7ee787;--s11:#ff7b72}}
     *{box-sizing:border-box}
     body{margin:0 auto;max-width:980px;padding:1.5rem;background:var(--bg);color:var(--fg);
     font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -297,7 +299,9 @@ struct HTMLPage {
     .s2{stroke:var(--s2);fill:var(--s2);background:var(--s2)}.s3{stroke:var(--s3);fill:var(--s3);background:var(--s3)}
     .s4{stroke:var(--s4);fill:var(--s4);background:var(--s4)}.s5{stroke:var(--s5);fill:var(--s5);background:var(--s5)}
     .s6{stroke:var(--s6);fill:var(--s6);background:var(--s6)}.s7{stroke:var(--s7);fill:var(--s7);background:var(--s7)}
-    polyline.series.s0,polyline.series.s1,polyline.series.s2,polyline.series.s3,polyline.series.s4,polyline.series.s5,polyline.series.s6,polyline.series.s7{fill:none}
+    .s8{stroke:var(--s8);fill:var(--s8);background:var(--s8)}.s9{stroke:var(--s9);fill:var(--s9);background:var(--s9)}
+    .s10{stroke:var(--s10);fill:var(--s10);background:var(--s10)}.s11{stroke:var(--s11);fill:var(--s11);background:var(--s11)}
+    svg polyline.series{fill:none}
     .sw{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin:0 .3em 0 .8em;vertical-align:-.05em}
     ul.keys{list-style:none;padding:0;margin:.4rem 0;display:flex;flex-wrap:wrap;gap:.1rem .4rem;font-size:.88rem}ul.keys .sw{margin-left:0}
     .scroll{overflow-x:auto;margin:.6rem 0}
