@@ -11,11 +11,19 @@ import Testing
 actor HistoryFixture {
   static let shared = HistoryFixture()
   private var maker: Harness?
-  private var path: String?
+  /// Made once: callers that arrive while it is being made wait for the same task (actor reentrancy).
+  private var making: Task<String, any Error>?
 
   func workspace() async throws -> String {
-    if let path { return path }
+    if let making { return try await making.value }
+    let task = Task { () throws -> String in try await self.make() }
+    making = task
+    return try await task.value
+  }
+
+  private func make() async throws -> String {
     let h = try Harness()
+    maker = h
     let script = """
       serve --background --seed 7 --patients 16
       server add demo $server_url
@@ -27,11 +35,9 @@ actor HistoryFixture {
       export dm --incremental
       """
     let status = await h.shell.runScript(script, file: "fixture", baseDirectory: h.dir)
-    guard status == 0 else { throw FixtureError(message: "fixture failed: \(h.stderr)") }
     for server in h.shell.session.backgroundServers { await server.stop() }
     h.shell.session.backgroundServers = []
-    maker = h
-    path = h.dir + "/Cohorts"
+    guard status == 0 else { throw FixtureError(message: "fixture failed: \(h.stderr)") }
     return h.dir + "/Cohorts"
   }
 
