@@ -2,8 +2,17 @@
 SWIFT ?= swift
 APT_PACKAGES = libedit-dev libsqlite3-dev zlib1g-dev pkg-config tmux jq curl
 TEST_FLAGS ?=
+# make install [PREFIX=/usr/local] [DESTDIR=…]: the release binary, bash/zsh/fish completion and the man page.
+PREFIX ?= /usr/local
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
+BASH_COMPLETION_DIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSH_COMPLETION_DIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+FISH_COMPLETION_DIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+# Release builds carry the version and git commit (Scripts/stamp-version.sh writes the generated file).
+RELEASE_FLAGS = -c release -Xswiftc -DCOHORT_STAMPED
 
-.PHONY: deps build release test run demo bench clean
+.PHONY: deps build release stamp test run demo bench clean install uninstall man completion
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -17,8 +26,34 @@ deps:
 build: deps
 	$(SWIFT) build
 
-release: deps
-	$(SWIFT) build -c release
+stamp:
+	@bash Scripts/stamp-version.sh
+
+release: deps stamp
+	$(SWIFT) build $(RELEASE_FLAGS)
+
+install: release
+	@bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/cohort; \
+	install -d "$(BINDIR)" "$(MANDIR)" "$(BASH_COMPLETION_DIR)" "$(ZSH_COMPLETION_DIR)" "$(FISH_COMPLETION_DIR)" && \
+	install -m 755 "$$bin" "$(BINDIR)/cohort" && \
+	"$$bin" --generate-completion-script bash > "$(BASH_COMPLETION_DIR)/cohort" && \
+	"$$bin" --generate-completion-script zsh > "$(ZSH_COMPLETION_DIR)/_cohort" && \
+	"$$bin" --generate-completion-script fish > "$(FISH_COMPLETION_DIR)/cohort.fish" && \
+	"$$bin" help --man > "$(MANDIR)/cohort.1" && \
+	echo "installed $(BINDIR)/cohort ($$("$(BINDIR)/cohort" --version)), its man page and bash/zsh/fish completion"
+
+uninstall:
+	rm -f "$(BINDIR)/cohort" "$(MANDIR)/cohort.1" "$(BASH_COMPLETION_DIR)/cohort" \
+	  "$(ZSH_COMPLETION_DIR)/_cohort" "$(FISH_COMPLETION_DIR)/cohort.fish"
+
+# The committed man page and completion scripts, regenerated from the command table (a test checks they match).
+man: build
+	.build/debug/cohort help --man > docs/cohort.1
+
+completion: build
+	.build/debug/cohort --generate-completion-script bash > Scripts/completion/cohort.bash
+	.build/debug/cohort --generate-completion-script zsh > Scripts/completion/_cohort
+	.build/debug/cohort --generate-completion-script fish > Scripts/completion/cohort.fish
 
 # Swift Testing only: the last line is "Test run with N tests in M suites passed".
 # Tests with real-time windows (token lifetimes, a terminal under tmux) run in a second, serial phase so that
@@ -35,8 +70,7 @@ run: build
 demo: build
 	cd Notebooks && ../.build/debug/cohort --workspace /tmp/cohort-demo-$$$$ --format table --echo run quickstart.cohort
 
-bench: deps
-	$(SWIFT) build -c release
+bench: release
 	bash Scripts/bench.sh
 
 clean:

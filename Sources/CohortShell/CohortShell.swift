@@ -29,6 +29,8 @@ public enum CohortMain {
     var bail = true
     var commandText: String?
     let stderr = FDWriter(fd: 2)
+    // Shell completion scripts call back into the binary (see Completion.swift).
+    if let first = args.first, ShellCompletion.handles(first) { return ShellCompletion.respond(arguments) }
 
     while let first = args.first, first.hasPrefix("-") {
       args = args.dropFirst()
@@ -59,7 +61,7 @@ public enum CohortMain {
         guard let v = value() else { return ExitStatus.usage }
         commandText = v
       case "--version", "-V":
-        FDWriter(fd: 1).write("cohort \(CohortVersion.string)\n")
+        FDWriter(fd: 1).write(CohortVersion.line + "\n")
         return ExitStatus.ok
       case "--help", "-h":
         FDWriter(fd: 1).write(usage + "\n")

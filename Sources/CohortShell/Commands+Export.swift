@@ -138,7 +138,7 @@ struct ExportCommand: ShellCommand {
 struct StatusCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "status", abstract: "Show unfinished export jobs and their phase.")
-  @Argument(help: "Cohort name (default: all cohorts).") var cohort: String?
+  @Argument(help: "Cohort name (default: all cohorts).", completion: .cohortName) var cohort: String?
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
@@ -165,7 +165,8 @@ func host(_ url: String?) -> String {
 struct HistoryCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "history", abstract: "Every export of a cohort, including failed and cancelled ones.")
-  @Argument(help: "Cohort name.") var cohort: String
+  @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
+  @Flag(help: "Then a bar chart of the cohort's size after each export (on a terminal; --color forces it).") var chart = false
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
@@ -184,6 +185,9 @@ struct HistoryCommand: ShellCommand {
       Table(
         columns: ["export", "started", "kind", "types", "since", "type filters", "status host", "transactionTime", "files", "resources", "bytes", "duration", "outcome", "error"],
         rows: rows), format: output.format)
+    if chart, TerminalCharts.enabled(session, format: output.format) {
+      session.print(try TerminalCharts.history(cohort: cohort, store: store, pinned: session.pinnedLatest))
+    }
   }
 
   func duration(_ e: ExportRecord) -> String {
@@ -195,7 +199,7 @@ struct HistoryCommand: ShellCommand {
 struct SnapshotsCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "snapshots", abstract: "One row per committed export: id, kind, _since, transactionTime, counts.")
-  @Argument(help: "Cohort name.") var cohort: String
+  @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
@@ -214,7 +218,7 @@ struct SnapshotsCommand: ShellCommand {
 struct WatermarksCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "watermarks", abstract: "Per resource type: the transactionTime the next --incremental export sends as _since.")
-  @Argument(help: "Cohort name.") var cohort: String
+  @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
@@ -235,7 +239,7 @@ struct ServerCheck: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "check",
     abstract: "Ask a server what it supports: authorization, the CapabilityStatement's export levels, types and parameters.")
-  @Argument(help: "Server name.") var name: String
+  @Argument(help: "Server name.", completion: .serverName) var name: String
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {

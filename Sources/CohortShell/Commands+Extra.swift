@@ -6,6 +6,6 @@ extension CommandTable {
     ExportCommand.self, StatusCommand.self, HistoryCommand.self, SnapshotsCommand.self, SummaryCommand.self,
     DiffCommand.self, ShowCommand.self, WatermarksCommand.self, ServeCommand.self, AdvanceCommand.self,
     RecordCommand.self, VerifyCommand.self, ReplayCommand.self, ExpectCommand.self, KeygenCommand.self,
-    ViewCommand.self, SQLCommand.self,
+    ViewCommand.self, SQLCommand.self, ReportCommand.self, ClearCommand.self,
   ]
 }

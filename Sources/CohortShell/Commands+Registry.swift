@@ -97,7 +97,7 @@ struct ServerList: ShellCommand {
 
 struct ServerShow: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one server's settings.")
-  @Argument(help: "Server name.") var name: String
+  @Argument(help: "Server name.", completion: .serverName) var name: String
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
@@ -123,7 +123,7 @@ struct ServerShow: ShellCommand {
 
 struct ServerRemove: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a server (no cohort may use it).")
-  @Argument(help: "Server name.") var name: String
+  @Argument(help: "Server name.", completion: .serverName) var name: String
   func execute(in session: Session) async throws {
     try session.store(create: false).removeServer(named: name)
     session.note("removed server \(name)")
@@ -132,7 +132,7 @@ struct ServerRemove: ShellCommand {
 
 struct ServerRename: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "rename", abstract: "Rename a server (its cohorts follow).")
-  @Argument(help: "Current name.") var old: String
+  @Argument(help: "Current name.", completion: .serverName) var old: String
   @Argument(help: "New name.") var new: String
   func execute(in session: Session) async throws {
     try session.store(create: false).renameServer(old, to: new)
@@ -151,7 +151,7 @@ struct CohortGroupCommand: ParsableCommand {
 struct CohortAdd: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "add", abstract: "Map a cohort name to a Group on a server.")
   @Argument(help: "Cohort name ([a-z0-9][a-z0-9._-]{0,63}).") var name: String
-  @Option(help: "Server name.") var server: String
+  @Option(help: "Server name.", completion: .serverName) var server: String
   @Option(help: "FHIR Group id.") var group: String
   @Option(help: "Default resource types, comma-separated (e.g. Patient,Observation).") var types: String?
   @Option(name: .customLong("type-filter"), help: "A _typeFilter query that is part of the cohort (repeatable).") var typeFilters: [String] = []
@@ -221,7 +221,7 @@ struct CohortList: ShellCommand {
 
 struct CohortShow: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one cohort.")
-  @Argument(help: "Cohort name.") var name: String
+  @Argument(help: "Cohort name.", completion: .cohortName) var name: String
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
@@ -245,7 +245,7 @@ struct CohortShow: ShellCommand {
 struct CohortRemove: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "remove", abstract: "Remove a cohort; with exports it needs --force and deletes its folder.")
-  @Argument(help: "Cohort name.") var name: String
+  @Argument(help: "Cohort name.", completion: .cohortName) var name: String
   @Flag(help: "Also delete its exports, snapshots and files.") var force = false
   func execute(in session: Session) async throws {
     let store = try session.store(create: false)
@@ -256,7 +256,7 @@ struct CohortRemove: ShellCommand {
 
 struct CohortRename: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "rename", abstract: "Rename a cohort and its folder.")
-  @Argument(help: "Current name.") var old: String
+  @Argument(help: "Current name.", completion: .cohortName) var old: String
   @Argument(help: "New name.") var new: String
   func execute(in session: Session) async throws {
     let store = try session.store(create: false)

@@ -8,9 +8,10 @@ struct SummaryCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "summary",
     abstract: "Resources per type at a snapshot (with the change since the previous one), or counts straight from NDJSON files.")
-  @Argument(help: "Cohort name, or an NDJSON file or folder (no workspace needed).") var target: String
+  @Argument(help: "Cohort name, or an NDJSON file or folder (no workspace needed).", completion: .cohortName) var target: String
   @Option(help: "Snapshot: a number, latest (default) or previous.") var at: String?
   @Option(help: "patient: per-patient count distributions (min/median/max).") var by: String?
+  @Flag(help: "Then a sparkline per type over the snapshots (on a terminal; --color forces it).") var chart = false
   @OptionGroup var output: FormatOption
 
   func validate() throws {
@@ -45,6 +46,9 @@ struct SummaryCommand: ShellCommand {
       session.print("snapshot #\(snap.seq) (\(snap.kind), transactionTime \(snap.transactionTime ?? "?"))")
     }
     session.emit(Table(columns: ["type", "resources", "change"], rows: table), format: output.format)
+    if chart, TerminalCharts.enabled(session, format: output.format) {
+      session.print(try TerminalCharts.summary(cohort: target, upTo: snap.seq, store: store, pinned: session.pinnedLatest))
+    }
   }
 
   func signed(_ n: Int) -> String { n > 0 ? "+\(n)" : String(n) }
@@ -87,10 +91,10 @@ struct DiffCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "diff",
     abstract: "What changed between two snapshots (default: the last two): added, changed, removed, unchanged; joiners and leavers.")
-  @Argument(help: "Cohort name.") var cohort: String
+  @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
   @Argument(help: "From snapshot (default: previous).") var from: String?
   @Argument(help: "To snapshot (default: latest).") var to: String?
-  @Option(name: .customLong("type"), help: "Only this resource type.") var type: String?
+  @Option(name: .customLong("type"), help: "Only this resource type.", completion: .resourceTypes) var type: String?
   @Flag(help: "List the ids.") var ids = false
   @OptionGroup var output: FormatOption
 
@@ -129,7 +133,7 @@ struct DiffCommand: ShellCommand {
 struct ShowCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "show", abstract: "A resource's JSON as it was at a snapshot; --versions for its history.")
-  @Argument(help: "Cohort name.") var cohort: String
+  @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
   @Argument(help: "Type/id, e.g. Patient/123.") var reference: String
   @Option(help: "Snapshot: a number, latest (default) or previous.") var at: String?
   @Flag(help: "Every stored version across snapshots.") var versions = false

@@ -157,19 +157,28 @@ public final class Shell: @unchecked Sendable {
       session.error(error.description, at: location)
       return ExitStatus.usage
     }
-    if let failure = error as? any CohortFailure {
+    // Ctrl-C cancels the command's task: whatever error that surfaces as (a bare CancellationError, or one
+    // wrapped in another error's text), the user sees one friendly line, unless the error already explains
+    // the interruption itself (exit status 130, e.g. "export #3 interrupted; `export c` resumes …").
+    let text = (error as? any CohortFailure)?.description ?? String(describing: error)
+    let interrupted = error is CancellationError || Task.isCancelled || text.contains("CancellationError")
+    if let failure = error as? any CohortFailure, failure.exitCode == ExitStatus.interrupted || !interrupted {
       session.error(failure.description, at: location)
       return failure.exitCode
     }
-    if error is CancellationError || Task.isCancelled {
-      session.error("interrupted", at: location)
+    if interrupted {
+      session.error("interrupted (Ctrl-C): the command stopped; the workspace is left consistent", at: location)
       return ExitStatus.interrupted
     }
-    session.error(String(describing: error), at: location)
+    session.error(text, at: location)
     return ExitStatus.failed
   }
 
   private func help(_ path: [String], at location: SourceLocation?) -> Int32 {
+    if path == ["--man"] {
+      session.out(ManPage.render())
+      return ExitStatus.ok
+    }
     if path.isEmpty {
       var text = CohortCommands.helpMessage(columns: 100)
       text += "\n\nShell: `help COMMAND` for details; `set format|echo|bail|color VALUE`; `set NAME VALUE` and $NAME;"
@@ -391,30 +400,12 @@ struct RunCommand: ShellCommand {
 
 struct VersionCommand: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the version.")
-  func execute(in session: Session) async throws { session.print("cohort \(CohortVersion.string)") }
+  func execute(in session: Session) async throws { session.print(CohortVersion.line) }
 }
 
 struct QuitCommand: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "quit", abstract: "Leave the shell (also `exit`, Ctrl-D).")
   func execute(in session: Session) async throws {}
-}
-
-public enum CohortVersion {
-  public static let string = "0.1.0"
-  /// The git commit of the source tree, when it was built from a checkout (for run records).
-  public static var commit: String? {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent()
-    guard let head = try? String(contentsOfFile: root.path + "/.git/HEAD", encoding: .utf8) else { return nil }
-    let text = head.trimmingCharacters(in: .whitespacesAndNewlines)
-    guard text.hasPrefix("ref: ") else { return text }
-    let ref = String(text.dropFirst(5))
-    if let sha = try? String(contentsOfFile: root.path + "/.git/" + ref, encoding: .utf8) {
-      return sha.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-    let packed = (try? String(contentsOfFile: root.path + "/.git/packed-refs", encoding: .utf8)) ?? ""
-    return packed.split(separator: "\n").first { $0.hasSuffix(" " + ref) }.map { String($0.prefix(40)) }
-  }
 }
 
 /// Moves a parsed command (a value type that is not declared Sendable) into its task.

@@ -4,7 +4,7 @@ import Foundation
 
 /// The interactive line editor on libedit's readline layer: history persisted after every line
 /// (mode 0600, consecutive duplicates dropped, secret-carrying lines never written), Ctrl-R reverse
-/// search, Tab completion from a provider.
+/// search, Ctrl-L clear screen, Tab completion from a provider.
 final class LineEditor {
   let historyPath: String?
   private var lastEntry: String?
@@ -20,6 +20,8 @@ final class LineEditor {
     rl_attempted_completion_function = cohortAttemptCompletion
     rl_completer_word_break_characters = strdup(" \t\n\"'=;")
     _ = cohort_bind_reverse_search()
+    // Ctrl-L clears the screen and redraws the prompt and the line being typed (like `clear`).
+    _ = rl_parse_and_bind("bind ^L ed-clear-screen")
     stifle_history(2000)
     if let historyPath {
       let dir = URL(fileURLWithPath: historyPath).deletingLastPathComponent().path

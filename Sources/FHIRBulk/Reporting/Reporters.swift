@@ -41,11 +41,25 @@ public enum ReportFormat {
 }
 
 /// Shared counters for both reporters.
+///
+/// One reporter can see more than one server job: an export that pulls the history of patients who
+/// joined the Group starts a second kick-off (`patient=`) after the first manifest. Each manifest
+/// starts a new *round* with its own file counters, so the joiners' files are counted on their own
+/// line (`joiners: files 3/6`) instead of running past the first job's total (`19/10`).
 struct ProgressState {
   var phase = "starting"
   var xProgress: String?
+  /// Files of the current round (the latest manifest).
   var filesTotal = 0
   var filesDone = 0
+  /// Whether the current round's total is known (a manifest was seen).
+  var totalKnown = false
+  /// Manifests seen so far (1 = the main job).
+  var round = 0
+  /// The label of the current round: nil for the main job, "joiners" for the follow-up `patient=` job.
+  var roundLabel: String?
+  /// The label the next manifest's round gets (set by a kick-off after the first manifest).
+  var pendingLabel: String?
   var bytesDone: Int64 = 0
   var inFlight: [String: Int64] = [:]
   var downloadStart: ContinuousClock.Instant?
@@ -61,12 +75,22 @@ struct ProgressState {
 
   mutating func apply(_ e: BulkEvent) {
     switch e {
-    case .kickoff: phase = "kick-off"
+    case .kickoff(let k):
+      phase = "kick-off"
+      // The only follow-up job an export starts is the `patient=` pull of the Group's joiners (the
+      // patient references themselves are kept out of events), so a later accepted kick-off is theirs.
+      if round > 0, k.statusURL != nil { pendingLabel = "joiners" }
     case .statusProgress(let x, _, _):
       phase = "waiting for the server"
       xProgress = x
     case .statusComplete: phase = "manifest"
-    case .manifestComplete(let s): filesTotal = s.outputFiles + s.deletedFiles + s.errorFiles
+    case .manifestComplete(let s):
+      round += 1
+      roundLabel = round > 1 ? (pendingLabel ?? "job \(round)") : nil
+      pendingLabel = nil
+      filesTotal = s.outputFiles + s.deletedFiles + s.errorFiles
+      filesDone = 0
+      totalKnown = true
     case .downloadRequest(let url, _, _):
       phase = "downloading"
       if downloadStart == nil { downloadStart = .now }
@@ -75,6 +99,7 @@ struct ProgressState {
     case .downloadComplete(let f):
       inFlight[f.url] = nil
       filesDone += 1
+      if totalKnown && filesDone > filesTotal { totalKnown = false }
       bytesDone += f.bytes
     case .downloadError(let url, _): inFlight[url] = nil
     case .exportComplete: phase = "done"
@@ -82,10 +107,16 @@ struct ProgressState {
     }
   }
 
+  /// `3/10`, or `3` when no manifest total applies (e.g. a resumed job whose manifest was read from disk).
+  var fileCount: String { totalKnown ? "\(filesDone)/\(filesTotal)" : String(filesDone) }
+
+  /// `(3/10)` for the main job, `(joiners 3/6)` for a follow-up job.
+  var fileCounter: String { "(" + (roundLabel.map { $0 + " " } ?? "") + fileCount + ")" }
+
   func line(now: ContinuousClock.Instant) -> String {
-    var parts = [phase]
+    var parts = [roundLabel.map { "\($0): \(phase)" } ?? phase]
     if let x = xProgress, phase == "waiting for the server" { parts.append(x) }
-    if filesTotal > 0 { parts.append("files \(filesDone)/\(filesTotal)") }
+    if totalKnown && filesTotal > 0 || !totalKnown && filesDone > 0 { parts.append("files " + fileCount) }
     if bytes > 0 { parts.append(ReportFormat.bytes(bytes)) }
     if let r = rate(now: now), phase == "downloading" { parts.append(ReportFormat.bytes(Int64(r)) + "/s") }
     return parts.joined(separator: " · ")
@@ -110,7 +141,9 @@ public final class PlainReporter: Sendable {
       switch event {
       case .kickoff(let k):
         // A failed kick-off is reported once, by the command's error line.
-        return k.statusURL != nil ? "export accepted (\(k.method.rawValue.uppercased()) \(k.url))" : nil
+        guard k.statusURL != nil else { return nil }
+        let what = s.pendingLabel.map { "\($0) export" } ?? "export"
+        return "\(what) accepted (\(k.method.rawValue.uppercased()) \(k.url))"
       case .statusProgress(let x, _, let next):
         if let last = s.lastEmit, last.duration(to: now) < interval { return nil }
         s.lastEmit = now
@@ -118,7 +151,7 @@ public final class PlainReporter: Sendable {
       case .retry(let reason, let after): return "retrying in \(ReportFormat.duration(after)): \(reason)"
       case .statusComplete(let t): return "export complete on the server (transactionTime \(t))"
       case .manifestComplete(let m):
-        return "manifest: \(m.outputFiles) output, \(m.deletedFiles) deleted, \(m.errorFiles) error files"
+        return (s.roundLabel.map { "\($0) manifest: " } ?? "manifest: ") + "\(m.outputFiles) output, \(m.deletedFiles) deleted, \(m.errorFiles) error files"
           + (m.pages > 1 ? " in \(m.pages) pages" : "")
       case .downloadRequest, .downloadError: return nil
       case .downloadProgress:
@@ -126,7 +159,7 @@ public final class PlainReporter: Sendable {
         s.lastEmit = now
         return s.line(now: now)
       case .downloadComplete(let f):
-        return "downloaded \(f.relativePath): \(f.lines) resources, \(ReportFormat.bytes(f.bytes)) (\(s.filesDone)/\(s.filesTotal))"
+        return "downloaded \(f.relativePath): \(f.lines) resources, \(ReportFormat.bytes(f.bytes)) \(s.fileCounter)"
       case .warning(let w): return "warning: \(w)"
       case .exportComplete(let t):
         return "done: \(t.files) files, \(t.resources) resources, \(ReportFormat.bytes(t.bytes)) in \(ReportFormat.duration(.seconds(t.seconds)))"
