@@ -173,13 +173,13 @@ _cohort() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    server|cohort|set|run|sleep|version|quit|export|status|history|snapshots|summary|diff|show|watermarks|serve|advance|record|verify|replay|expect|keygen|report|clear|help)
+    server|cohort|set|run|sleep|version|quit|export|status|history|snapshots|summary|diff|show|watermarks|serve|advance|record|verify|replay|expect|keygen|view|sql|report|clear|help)
         # Offer subcommand argument completions
         "_cohort_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'server cohort set run sleep version quit export status history snapshots summary diff show watermarks serve advance record verify replay expect keygen report clear help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'server cohort set run sleep version quit export status history snapshots summary diff show watermarks serve advance record verify replay expect keygen view sql report clear help' -- "${cur}"))
         ;;
     esac
 }
@@ -359,13 +359,13 @@ _cohort_cohort() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|list|show|remove|rename)
+    add|set|list|show|remove|rename)
         # Offer subcommand argument completions
         "_cohort_cohort_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add list show remove rename' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add set list show remove rename' -- "${cur}"))
         ;;
     esac
 }
@@ -373,8 +373,8 @@ _cohort_cohort() {
 _cohort_cohort_add() {
     repeating_flags=()
     non_repeating_flags=(-h --help)
-    repeating_options=()
-    non_repeating_options=(--server --group --types --note)
+    repeating_options=(--type-filter)
+    non_repeating_options=(--server --group --types --elements --note)
     __cohort_offer_flags_options 1
 
     # Offer option value completions
@@ -389,7 +389,34 @@ _cohort_cohort_add() {
     '--types')
         return
         ;;
+    '--type-filter')
+        return
+        ;;
+    '--elements')
+        return
+        ;;
     '--note')
+        return
+        ;;
+    esac
+}
+
+_cohort_cohort_set() {
+    repeating_flags=()
+    non_repeating_flags=(--no-type-filter -h --help)
+    repeating_options=(--type-filter)
+    non_repeating_options=(--types --elements)
+    __cohort_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--types')
+        return
+        ;;
+    '--type-filter')
+        return
+        ;;
+    '--elements')
         return
         ;;
     esac
@@ -509,7 +536,7 @@ _cohort_quit() {
 
 _cohort_export() {
     repeating_flags=()
-    non_repeating_flags=(--incremental --full --resume --cancel --accept-partial --dry-run -h --help)
+    non_repeating_flags=(--incremental --full --resume --cancel --reconcile --accept-partial --keep-failed --dry-run -h --help)
     repeating_options=(--type --type-filter --allow-origin)
     non_repeating_options=(--since --until --elements --output-format --parallel --format)
     __cohort_offer_flags_options 1
@@ -730,9 +757,9 @@ _cohort_watermarks() {
 
 _cohort_serve() {
     repeating_flags=()
-    non_repeating_flags=(--background -h --help)
+    non_repeating_flags=(--no-deleted --ignore-patient --background -h --help)
     repeating_options=(--smart-client)
-    non_repeating_options=(--port --host --patients --seed --flavor --auth --bearer-token --token-lifetime --data --state --fault --polls --resources-per-file --start-time --exit-after)
+    non_repeating_options=(--port --host --patients --seed --flavor --auth --bearer-token --bearer-token-env --bearer-token-file --token-lifetime --data --state --fault --polls --resources-per-file --start-time --exit-after)
     __cohort_offer_flags_options 0
 
     # Offer option value completions
@@ -758,6 +785,12 @@ _cohort_serve() {
         return
         ;;
     '--bearer-token')
+        return
+        ;;
+    '--bearer-token-env')
+        return
+        ;;
+    '--bearer-token-file')
         return
         ;;
     '--smart-client')
@@ -862,6 +895,142 @@ _cohort_keygen() {
         return
         ;;
     '--out')
+        return
+        ;;
+    esac
+}
+
+_cohort_view() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __cohort_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    run|save|list|show|materialize|diff)
+        # Offer subcommand argument completions
+        "_cohort_view_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'run save list show materialize diff' -- "${cur}"))
+        ;;
+    esac
+}
+
+_cohort_view_run() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(--at --format --out)
+    __cohort_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--at')
+        return
+        ;;
+    '--format')
+        __cohort_add_completions -W 'table'$'\n''plain'$'\n''csv'$'\n''json'$'\n''ndjson'
+        return
+        ;;
+    '--out')
+        return
+        ;;
+    esac
+}
+
+_cohort_view_save() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __cohort_offer_flags_options 2
+}
+
+_cohort_view_list() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(--format)
+    __cohort_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--format')
+        __cohort_add_completions -W 'table'$'\n''plain'$'\n''json'$'\n''csv'
+        return
+        ;;
+    esac
+}
+
+_cohort_view_show() {
+    repeating_flags=()
+    non_repeating_flags=(--json -h --help)
+    repeating_options=()
+    non_repeating_options=(--format)
+    __cohort_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--format')
+        __cohort_add_completions -W 'table'$'\n''plain'$'\n''json'$'\n''csv'
+        return
+        ;;
+    esac
+}
+
+_cohort_view_materialize() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(--at --format)
+    __cohort_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--at')
+        return
+        ;;
+    '--format')
+        __cohort_add_completions -W 'table'$'\n''plain'$'\n''json'$'\n''csv'
+        return
+        ;;
+    esac
+}
+
+_cohort_view_diff() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(--format)
+    __cohort_offer_flags_options 4
+
+    # Offer option value completions
+    case "${prev}" in
+    '--format')
+        __cohort_add_completions -W 'table'$'\n''plain'$'\n''json'$'\n''csv'
+        return
+        ;;
+    esac
+}
+
+_cohort_sql() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(--format)
+    __cohort_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--format')
+        __cohort_add_completions -W 'table'$'\n''plain'$'\n''json'$'\n''csv'
         return
         ;;
     esac

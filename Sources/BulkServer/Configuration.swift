@@ -82,7 +82,7 @@ public struct Faults: Sendable, Codable, Equatable {
   public var truncatedBody = 0
   /// `noOutput`: the complete-status manifest has no `output` member at all.
   public var noOutput = false
-  /// `futureTransactionTime`: the manifest's `transactionTime` is one day after the server's clock.
+  /// `futureTransactionTime`: the manifest's `transactionTime` is one day after the server's clock and the real one.
   public var futureTransactionTime = false
   /// `missingId`: the first output line of each resource type has no `id`.
   public var missingId = false

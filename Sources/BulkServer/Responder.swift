@@ -499,7 +499,10 @@ struct BulkResponder: HTTPResponder {
       outputs = Array(outputs[start..<min(outputs.count, start + size)])
       isLast = page >= pages
     }
-    let transactionTime = job.transactionTime + (faults.futureTransactionTime ? 86400 : 0)
+    // The fault's time is a day after both the server's (virtual) clock and the real one: in the future for any client.
+    let transactionTime =
+      faults.futureTransactionTime
+      ? max(job.transactionTime, Int(Date().timeIntervalSince1970)) + 86400 : job.transactionTime
     var members: [(String, JSON)] = [
       ("transactionTime", .string(Instant.format(transactionTime))),
       ("request", .string(job.request)),

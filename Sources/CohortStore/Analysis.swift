@@ -20,9 +20,10 @@ extension Store {
       let cursor = try Row.fetchCursor(
         db,
         sql: """
-          SELECT file, offset, length FROM resources
-          WHERE cohort = ? AND type = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)
-          ORDER BY file, offset
+          SELECT p.path, r.offset, r.length FROM resources r
+          JOIN cohort_keys k ON k.cid = r.cid JOIN rtypes t ON t.tid = r.tid JOIN paths p ON p.pid = r.fid
+          WHERE k.name = ? AND t.name = ? AND r.valid_from <= ? AND (r.valid_to IS NULL OR r.valid_to > ?)
+          ORDER BY p.path, r.offset
           """, arguments: [cohort, type, exportID, exportID])
       var current: String?
       var lines: [(offset: Int64, length: Int)] = []

@@ -32,7 +32,9 @@ public final class Store: Sendable {
       }
       if let lastMigration {
         try migrator.migrate(pool, upTo: lastMigration)
-      } else {
+      } else if try pool.read({ db in try !migrator.hasCompletedMigrations(db) }) {
+        // Only a database that needs a migration takes the write lock here: opening an up-to-date store never
+        // waits behind another process's long commit.
         try migrator.migrate(pool)
       }
     } catch let error as StoreError {
