@@ -15,9 +15,15 @@ public enum Redaction {
     var out: [String] = []
     var hideNext = false
     var inPEM = false
+    var pemEnding = false
     for (index, word) in words.enumerated() {
       if inPEM {
-        if word.contains("-----END") { inPEM = false }
+        // Skip to the end marker's closing dashes (`-----END PRIVATE KEY-----` may span words).
+        if word.contains("-----END") { pemEnding = true }
+        if pemEnding && word.hasSuffix("-----") {
+          inPEM = false
+          pemEnding = false
+        }
         continue
       }
       if hideNext {
@@ -27,7 +33,7 @@ public enum Redaction {
       }
       if word.contains("-----BEGIN") {
         out.append(placeholder)
-        inPEM = !word.contains("-----END")
+        inPEM = !(word.contains("-----END") && word.hasSuffix("-----"))
         continue
       }
       if secretOptions.contains(word) {
@@ -102,7 +108,7 @@ public enum Redaction {
 
   public static func secretName(_ name: String) -> Bool {
     let lower = name.lowercased()
-    return ["token", "secret", "password", "passwd", "credential", "apikey", "api_key", "bearer", "jwt"].contains {
+    return ["tok", "secret", "password", "passwd", "pwd", "credential", "apikey", "api_key", "bearer", "jwt"].contains {
       lower.contains($0)
     }
   }

@@ -209,7 +209,8 @@ public final class Shell: @unchecked Sendable {
     let previousBase = scriptBase
     scriptBase = baseDirectory
     defer { scriptBase = previousBase }
-    let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    // CRLF scripts (written on Windows) run as they are: "\r\n" is one Character in Swift, so normalise first.
+    let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
     for (index, line) in lines.enumerated() {
       lineNumber = index + 1
       if index == lines.count - 1 && line.isEmpty && pending.isEmpty { break }

@@ -25,7 +25,8 @@ public enum Grammar {
   }
 
   /// `variables: nil` leaves `$name` unexpanded (to find command boundaries before variables are known).
-  public static func split(_ input: String, variables: [String: String]? = [:]) throws -> Result {
+  public static func split(_ rawInput: String, variables: [String: String]? = [:]) throws -> Result {
+    let input = rawInput.contains("\r\n") ? rawInput.replacingOccurrences(of: "\r\n", with: "\n") : rawInput
     var commands: [[String]] = []
     var words: [String] = []
     var word = ""
