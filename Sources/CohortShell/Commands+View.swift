@@ -30,20 +30,21 @@ struct ViewRun: ShellCommand {
   func execute(in session: Session) async throws {
     let spec: ViewSpec
     if view.hasSuffix(".json") || view.contains("/") {
-      spec = try ViewSpec(path: view)
+      spec = try ViewSpec(path: session.resolvePath(view))
     } else {
       spec = try SavedViews(workspace: session.workspace).load(view)
     }
     var isDir: ObjCBool = false
+    let targetPath = session.resolvePath(target)
     let isPath =
       (target.contains("/") || target.hasSuffix(".ndjson") || target.hasSuffix(".gz"))
-      && FileManager.default.fileExists(atPath: target, isDirectory: &isDir)
+      && FileManager.default.fileExists(atPath: targetPath, isDirectory: &isDir)
     let fmt: ViewFormat = format ?? (session.effectiveFormat == .table ? .table : (session.effectiveFormat == .csv ? .csv : (session.effectiveFormat == .json ? .json : .plain)))
     let sink = try RowSink(format: fmt, columns: spec.columnNames, out: out, session: session)
     let stats: ViewRunStats
     if isPath {
       if at != nil { throw KitError.invalidArgument("--at applies to a cohort, not to files") }
-      stats = try ViewRunner.run(spec, files: try ViewRunner.ndjsonFiles(at: target)) { try sink.add($0) }
+      stats = try ViewRunner.run(spec, files: try ViewRunner.ndjsonFiles(at: targetPath)) { try sink.add($0) }
     } else {
       let store = try session.store(create: false)
       let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
@@ -73,7 +74,8 @@ final class RowSink {
     self.format = format
     self.columns = columns
     self.session = session
-    if let out {
+    if let given = out {
+      let out = session.resolvePath(given)
       guard FileManager.default.createFile(atPath: out, contents: nil) else {
         throw KitError.failed("cannot create \(out)")
       }
@@ -137,7 +139,7 @@ struct ViewSave: ShellCommand {
 
   func execute(in session: Session) async throws {
     _ = try session.store(create: true)
-    let spec = try SavedViews(workspace: session.workspace).save(name: name, from: file)
+    let spec = try SavedViews(workspace: session.workspace).save(name: name, from: session.resolvePath(file))
     session.note("saved view \(name): \(spec.resource), \(spec.columnNames.count) columns")
   }
 }
@@ -182,7 +184,7 @@ struct ViewShow: ShellCommand {
 
 /// A view given as a file (`*.json` or a path) or a saved view's name.
 func loadView(_ text: String, _ session: Session) throws -> ViewSpec {
-  if text.hasSuffix(".json") || text.contains("/") { return try ViewSpec(path: text) }
+  if text.hasSuffix(".json") || text.contains("/") { return try ViewSpec(path: session.resolvePath(text)) }
   return try SavedViews(workspace: session.workspace).load(text)
 }
 

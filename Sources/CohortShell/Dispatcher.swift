@@ -207,8 +207,13 @@ public final class Shell: @unchecked Sendable {
     var lineNumber = 0
     var failures = 0
     let previousBase = scriptBase
+    let previousDirectory = session.scriptDirectory
     scriptBase = baseDirectory
-    defer { scriptBase = previousBase }
+    session.scriptDirectory = baseDirectory
+    defer {
+      scriptBase = previousBase
+      session.scriptDirectory = previousDirectory
+    }
     // CRLF scripts (written on Windows) run as they are: "\r\n" is one Character in Swift, so normalise first.
     let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
     for (index, line) in lines.enumerated() {

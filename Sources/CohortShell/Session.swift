@@ -105,6 +105,16 @@ public final class Session: @unchecked Sendable {
     stderr.write((location.map { "\($0.description): " } ?? "") + label + Redaction.text(Sanitize.text(text)) + "\n")
   }
 
+  /// The folder of the script being run (nil at the prompt): relative file arguments are resolved against it.
+  var scriptDirectory: String?
+
+  /// A user-given file path: relative to the running script's folder, else to the current directory.
+  func resolvePath(_ path: String) -> String {
+    if path.hasPrefix("/") || path.hasPrefix("~") { return Workspace.absolutePath(path) }
+    guard let base = scriptDirectory else { return Workspace.absolutePath(path) }
+    return URL(fileURLWithPath: base).appendingPathComponent(path).standardizedFileURL.path
+  }
+
   /// The store, created on first write with a one-line notice.
   public func store(create: Bool) throws -> Store {
     try workspace.store(create: create) { path in

@@ -9,9 +9,20 @@ import Testing
 @Suite(.serialized) struct NotebookTests {
   static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
+  /// `Notebooks/*.cohort` and `Notebooks/*/*.cohort` (e.g. `views/views.cohort`).
   static let notebooks: [String] = {
     let dir = root.appendingPathComponent("Notebooks").path
-    return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".cohort") }.sorted()
+    let fm = FileManager.default
+    var out: [String] = []
+    for entry in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
+      if entry.hasSuffix(".cohort") { out.append(entry) }
+      var isDir: ObjCBool = false
+      if entry != "transcripts", fm.fileExists(atPath: dir + "/" + entry, isDirectory: &isDir), isDir.boolValue {
+        out += ((try? fm.contentsOfDirectory(atPath: dir + "/" + entry)) ?? []).filter { $0.hasSuffix(".cohort") }
+          .map { entry + "/" + $0 }
+      }
+    }
+    return out.sorted()
   }()
 
   /// Ports differ from run to run; nothing else may.
@@ -27,7 +38,8 @@ import Testing
       ["--workspace", dir + "/Cohorts", "--format", "table", "--echo", "run", Self.root.appendingPathComponent("Notebooks/" + notebook).path],
       cwd: dir, environment: ["COHORT_NOW": "2026-01-01T00:00:00Z", "NO_COLOR": "1"])
     let transcript = Self.normalize(result.stdout) + "# exit \(result.status)\n"
-    let goldenPath = Self.root.appendingPathComponent("Notebooks/transcripts/" + notebook.replacingOccurrences(of: ".cohort", with: ".out")).path
+    let name = (notebook as NSString).lastPathComponent
+    let goldenPath = Self.root.appendingPathComponent("Notebooks/transcripts/" + name.replacingOccurrences(of: ".cohort", with: ".out")).path
     if ProcessInfo.processInfo.environment["COHORT_RECORD_TRANSCRIPTS"] != nil {
       try transcript.write(toFile: goldenPath, atomically: true, encoding: .utf8)
       return
