@@ -10,7 +10,9 @@ BASH_COMPLETION_DIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSH_COMPLETION_DIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISH_COMPLETION_DIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 # Release builds carry the version and git commit (Scripts/stamp-version.sh writes the generated file).
-RELEASE_FLAGS = -c release -Xswiftc -DCOHORT_STAMPED
+# SCRATCH: the build folder (the install test uses its own: a running `swift test` holds the lock on .build).
+SCRATCH ?= .build
+RELEASE_FLAGS = -c release -Xswiftc -DCOHORT_STAMPED --scratch-path $(SCRATCH)
 
 .PHONY: deps build release stamp test run demo bench clean install uninstall man completion
 

@@ -7,10 +7,8 @@ struct ReportCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "report",
     abstract: "Write one self-contained HTML page about a cohort: definition, export history, counts and membership over time, the last diff, watermarks.",
-    discussion: """
-      The page has no scripts and loads nothing from the network (inline SVG charts, each with a data table);
-      it reads well in light and dark mode and prints. It holds counts only: no patient ids.
-      """)
+    discussion: "The page has no scripts and loads nothing from the network (inline SVG charts, each with a data "
+      + "table); it reads well in light and dark mode and prints. It holds counts only: no patient ids.")
   @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
   @Option(help: "Where to write it (default: WORKSPACE/COHORT/report.html).", completion: .file(extensions: ["html"]))
   var out: String?

@@ -113,7 +113,8 @@ import Testing
     let prefix = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: prefix) }
     let make = try #require(Self.which("make"))
-    let install = try Self.run(make, ["install", "PREFIX=\(prefix)"], cwd: Self.root.path)
+    // Its own build folder: this test runs inside `swift test`, which holds the lock on .build.
+    let install = try Self.run(make, ["install", "PREFIX=\(prefix)", "SCRATCH=.build-install"], cwd: Self.root.path)
     #expect(install.status == 0, "make install failed: \(install.err.suffix(3000))")
 
     // cohort --version names the commit it was built from.
@@ -146,7 +147,7 @@ import Testing
     let status = try Self.run(try #require(Self.which("git")), ["status", "--porcelain", "--ignored=no"], cwd: Self.root.path)
     #expect(!status.out.contains("BuildStamp"))
 
-    let uninstall = try Self.run(make, ["uninstall", "PREFIX=\(prefix)"], cwd: Self.root.path)
+    let uninstall = try Self.run(make, ["uninstall", "PREFIX=\(prefix)", "SCRATCH=.build-install"], cwd: Self.root.path)
     #expect(uninstall.status == 0)
     for file in ["bin/cohort", "share/man/man1/cohort.1", "share/bash-completion/completions/cohort"] {
       #expect(!FileManager.default.fileExists(atPath: prefix + "/" + file), "\(file) left after uninstall")
