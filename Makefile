@@ -60,7 +60,7 @@ completion: build
 # Swift Testing only: the last line is "Test run with N tests in M suites passed".
 # Tests with real-time windows (token lifetimes, a terminal under tmux) run in a second, serial phase so that
 # the ~220 parallel tests of the first phase cannot starve them on a 2-core machine.
-TIMED = TerminalTests|SMARTServerTests|AuthTests|SecretHygieneTests
+TIMED = TerminalTests|SMARTServerTests|AuthTests|SecretHygieneTests|CrashTests|LockTests|ServeProcessTests
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest --skip '$(TIMED)' $(TEST_FLAGS)

@@ -176,14 +176,17 @@ struct HistoryCommand: ShellCommand {
       let params = (try? JSONSerialization.jsonObject(with: Data(e.paramsJSON.utf8)) as? [String: Any]) ?? [:]
       let filters = (params["typeFilters"] as? [String] ?? []).joined(separator: " ")
       return [
-        "#\(e.seq)", e.startedAt, e.kind, e.types ?? "(all)", e.since ?? "", filters, host(e.statusURL),
-        e.transactionTime ?? "", String(e.files), String(e.resources), String(e.bytes), duration(e),
-        e.outcome ?? e.phase.rawValue, e.error ?? "",
+        "#\(e.seq)", e.startedAt, e.side ? e.kind + " (side)" : e.kind, e.types ?? "(all)", e.since ?? "", filters,
+        host(e.statusURL), e.transactionTime ?? "", String(e.files), String(e.resources), String(e.bytes), duration(e),
+        e.outcome ?? e.phase.rawValue, e.deletions ?? "", e.error ?? e.note ?? "",
       ]
     }
     session.emit(
       Table(
-        columns: ["export", "started", "kind", "types", "since", "type filters", "status host", "transactionTime", "files", "resources", "bytes", "duration", "outcome", "error"],
+        columns: [
+          "export", "started", "kind", "types", "since", "type filters", "status host", "transactionTime", "files",
+          "resources", "bytes", "duration", "outcome", "deletions", "error / note",
+        ],
         rows: rows), format: output.format)
     if chart, TerminalCharts.enabled(session, format: output.format) {
       session.print(try TerminalCharts.history(cohort: cohort, store: store, pinned: session.pinnedLatest))

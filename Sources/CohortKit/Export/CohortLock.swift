@@ -29,8 +29,13 @@ public final class CohortLock: Sendable {
       throw ExportError.localIO("cannot open the lock file \(path): \(String(cString: strerror(errno)))", exportSeq: nil, cohort: cohort)
     }
     if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-      let holder = (try? String(contentsOfFile: path, encoding: .utf8))?
-        .trimmingCharacters(in: .whitespacesAndNewlines)
+      // The holder writes who it is right after taking the lock: give it a moment.
+      var holder: String?
+      for _ in 0..<10 {
+        holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if holder?.isEmpty == false { break }
+        usleep(20_000)
+      }
       close(fd)
       throw ExportError.locked(cohort: cohort, holder: holder.flatMap { $0.isEmpty ? nil : $0 } ?? "another process")
     }
