@@ -550,6 +550,7 @@ _cohort_export() {
         return
         ;;
     '--type')
+        __cohort_add_completions -W "$(__cohort_custom_complete ---completion export -- --type "${COMP_CWORD}" "$(__cohort_cursor_index_in_current_word)")"
         return
         ;;
     '--type-filter')
@@ -569,6 +570,14 @@ _cohort_export() {
         ;;
     '--format')
         __cohort_add_completions -W 'table'$'\n''plain'$'\n''json'$'\n''csv'
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __cohort_add_completions -W "$(__cohort_custom_complete ---completion export -- positional@0 "${COMP_CWORD}" "$(__cohort_cursor_index_in_current_word)")"
         return
         ;;
     esac

@@ -33,12 +33,12 @@ struct ExportCommand: ShellCommand {
       returns are removed). An unfinished job of the cohort is resumed instead of starting a second one.
       """)
 
-  @Argument(help: "Cohort name.") var cohort: String
+  @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
   @Flag(help: "Only what changed since the last snapshot (_since = its transactionTime).") var incremental = false
   @Flag(help: "A full export that re-baselines the cohort (the default).") var full = false
   @Option(help: "Only changes after this FHIR instant (e.g. 2024-01-15T00:00:00Z).") var since: String?
   @Option(help: "Only changes up to this FHIR instant (STU3 _until).") var until: String?
-  @Option(name: .customLong("type"), help: "Resource types, comma-separated or repeated (default: the cohort's).") var types: [String] = []
+  @Option(name: .customLong("type"), help: "Resource types, comma-separated or repeated (default: the cohort's).", completion: .resourceTypes) var types: [String] = []
   @Option(name: .customLong("type-filter"), help: "A _typeFilter query, e.g. 'Observation?code=4548-4' (repeatable).") var typeFilters: [String] = []
   @Option(help: "Elements to include (_elements), comma-separated.") var elements: String?
   @Option(name: .customLong("output-format"), help: "application/fhir+ndjson, application/ndjson or ndjson.") var outputFormat: String?
