@@ -285,11 +285,10 @@ public enum ViewAnalysis {
     try FileManager.default.createDirectory(
       atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     let db = try AnalysisDatabase(path: path)
-    let formatter = ISO8601DateFormatter()
     var meta = MaterializedView(
       table: name, cohort: cohort, snapshotSeq: snapshot.seq, exportID: snapshot.id!,
       transactionTime: snapshot.transactionTime, viewSHA256: spec.sha256, rows: 0,
-      createdAt: formatter.string(from: Date()))
+      createdAt: isoNow())
     let columns = spec.definition.columns.map { (name: $0.name, sqlType: $0.sqlType) }
     meta.rows = try db.materialize(meta, columns: columns) { insert in
       _ = try ViewRunner.run(spec, store: store, workspace: workspace, cohort: cohort, at: snapshot.id!) { row in
