@@ -87,9 +87,9 @@ public enum ViewRunner {
 
   /// Rows of every resource of the view's type in the files.
   public static func run(
-    _ spec: ViewSpec, files: [String], onRow: (ViewRow) throws -> Void
+    _ spec: ViewSpec, files: [String], workers: Int? = nil, onRow: (ViewRow) throws -> Void
   ) throws -> ViewRunStats {
-    let batcher = RowBatcher(spec: spec, workers: workers)
+    let batcher = RowBatcher(spec: spec, workers: workers ?? Self.workers)
     let type = Array(spec.resource.utf8)
     for file in files {
       try forEachLine(path: file) { _, _, line in
@@ -103,10 +103,10 @@ public enum ViewRunner {
   /// Rows of the cohort's live resources of the view's type at snapshot `exportID`, read through
   /// the index (file, offset, length): each file is streamed once.
   public static func run(
-    _ spec: ViewSpec, store: Store, workspace: Workspace, cohort: String, at exportID: Int64,
+    _ spec: ViewSpec, store: Store, workspace: Workspace, cohort: String, at exportID: Int64, workers: Int? = nil,
     onRow: (ViewRow) throws -> Void
   ) throws -> ViewRunStats {
-    let batcher = RowBatcher(spec: spec, workers: workers)
+    let batcher = RowBatcher(spec: spec, workers: workers ?? Self.workers)
     let folder = workspace.cohortFolder(cohort)
     try store.forEachLiveFile(cohort: cohort, type: spec.resource, at: exportID) { file, wanted in
       let path = folder + "/" + file
