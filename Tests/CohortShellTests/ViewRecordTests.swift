@@ -113,7 +113,7 @@ import Testing
     let session = h.shell.session
     for sub in ["run", "show", "materialize", "diff"] {
       #expect(Completion.candidates(line: "view \(sub) ", word: "", session: session) == ["pats", "pulse"])
-      #expect(Completion.candidates(line: "view \(sub) pa", word: "pa", session: session) == ["pats"])
+      #expect(Completion.candidates(line: "view \(sub) ", word: "pa", session: session) == ["pats"])
     }
     #expect(Completion.candidates(line: "view run pats ", word: "", session: session) == ["dm"])
     #expect(Completion.candidates(line: "view show pats ", word: "", session: session) == [])
