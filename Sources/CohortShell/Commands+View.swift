@@ -104,9 +104,16 @@ final class RowSink {
   }
 
   func csvLine(_ cells: [String]) -> String {
-    cells.map { s in
-      s.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }.joined(separator: ",") + "\n"
+    var line = ""
+    for (i, s) in cells.enumerated() {
+      if i > 0 { line += "," }
+      if s.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) {
+        line += "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+      } else {
+        line += s
+      }
+    }
+    return line + "\n"
   }
 
   func add(_ row: ViewRow) throws {
