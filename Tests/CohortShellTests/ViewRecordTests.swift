@@ -17,7 +17,9 @@ import Testing
   /// Splits `--echo` output into each command's output, keyed by the command text.
   static func perCommand(_ echoed: String) -> [(String, String)] {
     var out: [(String, String)] = []
-    for line in echoed.split(separator: "\n", omittingEmptySubsequences: false) {
+    var lines = echoed.split(separator: "\n", omittingEmptySubsequences: false)
+    if lines.last == "" { lines.removeLast() }  // after the final newline
+    for line in lines {
       if line.hasPrefix("> ") {
         out.append((String(line.dropFirst(2)), ""))
       } else if !out.isEmpty {
@@ -57,7 +59,7 @@ import Testing
     let record = try RunRecord.load(path: dir + "/study.run.json")
     let viewHash = Self.hex(try Data(contentsOf: URL(fileURLWithPath: dir + "/pats.json")))
     let viewCommands = record.commands.filter { ["view", "expect"].contains($0.words.first ?? "") }
-    #expect(viewCommands.count == 6)
+    #expect(viewCommands.count == 7)
     for command in viewCommands {
       #expect(command.viewSHA256 == viewHash, "`\(command.text)` records the view file's sha256")
     }
