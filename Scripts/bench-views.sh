@@ -3,11 +3,11 @@
 # exports it, then `view run` of a view over the whole cohort is timed with /usr/bin/time -v, with 1 worker and
 # with every core (COHORT_VIEW_WORKERS), and the outputs must be byte-identical. A smaller cohort from the same
 # server shows that peak RSS does not grow with the cohort. Not a test; fixed seed, loopback only.
-#   swift build -c release && PATIENTS=2500 bash Scripts/bench-views.sh
+#   swift build -c release && PATIENTS=80000 bash Scripts/bench-views.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/cohort}
-PATIENTS=${PATIENTS:-2500}
+PATIENTS=${PATIENTS:-80000}
 OUT=${OUT:-/tmp/cohort-bench-views}
 PORT=${PORT:-18787}
 VIEW=${VIEW:-Notebooks/views/hba1c.json}
@@ -22,7 +22,7 @@ wall() { field "$1" "Elapsed (wall clock)" | awk -F: '{ if (NF==3) print $1*3600
 rss_mb() { field "$1" "Maximum resident" | awk '{printf "%.1f", $1/1024}'; }
 
 echo "== built-in server: $PATIENTS patients (seed 1)"
-$BIN serve --port "$PORT" --patients "$PATIENTS" --seed 1 --exit-after 3600 > "$OUT/serve.log" 2>&1 &
+$BIN serve --port "$PORT" --patients "$PATIENTS" --seed 1 --resources-per-file 50000 --exit-after 3600 > "$OUT/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$PORT/metadata" >/dev/null && break; sleep 0.2; done
