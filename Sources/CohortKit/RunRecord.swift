@@ -33,6 +33,10 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var latest: [String: Int]
     /// For export commands: the export's effective parameters (JSON, no secrets).
     public var parameters: String?
+    /// For commands that use a view (`view save|run|materialize|diff`, `expect rows`): the view as named on the
+    /// line (a file or a saved view) and the SHA-256 of its definition file when the command ran.
+    public var view: String?
+    public var viewSHA256: String?
 
     public init(
       line: Int, text: String, words: [String], status: Int32, output: String, keepOutput: Bool, latest: [String: Int],

@@ -4,6 +4,7 @@ import FHIRPath
 import Foundation
 import NDJSON
 import SQLOnFHIR
+import Synchronization
 
 /// A loaded SQL-on-FHIR ViewDefinition and how its rows print.
 public struct ViewSpec: Sendable {
@@ -86,26 +87,26 @@ public enum ViewRunner {
 
   /// Rows of every resource of the view's type in the files.
   public static func run(
-    _ spec: ViewSpec, files: [String], onRow: (ViewRow) throws -> Void
+    _ spec: ViewSpec, files: [String], workers: Int? = nil, onRow: (ViewRow) throws -> Void
   ) throws -> ViewRunStats {
-    var stats = ViewRunStats()
+    let batcher = RowBatcher(spec: spec, workers: workers ?? Self.workers)
     let type = Array(spec.resource.utf8)
     for file in files {
       try forEachLine(path: file) { _, _, line in
         guard mentions(line, type) else { return }
-        try emit(spec, file, line, &stats, onRow)
+        try batcher.add(file, line, onRow)
       }
     }
-    return stats
+    return try batcher.finish(onRow)
   }
 
   /// Rows of the cohort's live resources of the view's type at snapshot `exportID`, read through
   /// the index (file, offset, length): each file is streamed once.
   public static func run(
-    _ spec: ViewSpec, store: Store, workspace: Workspace, cohort: String, at exportID: Int64,
+    _ spec: ViewSpec, store: Store, workspace: Workspace, cohort: String, at exportID: Int64, workers: Int? = nil,
     onRow: (ViewRow) throws -> Void
   ) throws -> ViewRunStats {
-    var stats = ViewRunStats()
+    let batcher = RowBatcher(spec: spec, workers: workers ?? Self.workers)
     let folder = workspace.cohortFolder(cohort)
     try store.forEachLiveFile(cohort: cohort, type: spec.resource, at: exportID) { file, wanted in
       let path = folder + "/" + file
@@ -121,30 +122,20 @@ public enum ViewRunner {
         next += 1
         let skip = Int(w.offset - start)
         let n = min(w.length, line.count - skip)
-        try emit(spec, path, UnsafeBufferPointer(rebasing: line[skip..<(skip + n)]), &stats, onRow)
+        try batcher.add(path, UnsafeBufferPointer(rebasing: line[skip..<(skip + n)]), onRow)
       }
       if next < wanted.count {
         throw KitError.failed("\(path) is shorter than the index says (changed since export?); run `verify`")
       }
     }
-    return stats
+    return try batcher.finish(onRow)
   }
 
-  static func emit(
-    _ spec: ViewSpec, _ file: String, _ line: UnsafeBufferPointer<UInt8>, _ stats: inout ViewRunStats,
-    _ onRow: (ViewRow) throws -> Void
-  ) throws {
-    let rows: [[JSON]]
-    do {
-      rows = try spec.definition.rows(forJSON: line)
-    } catch {
-      throw KitError.failed("\(file): \(error)")
-    }
-    stats.resources += 1
-    for r in rows {
-      stats.rows += 1
-      try onRow(ViewRow(values: r))
-    }
+  /// How many threads evaluate a view: the available cores (at most 8); `COHORT_VIEW_WORKERS` overrides it
+  /// (1 evaluates on the calling thread). Rows come out in the same order whatever the number.
+  public static var workers: Int {
+    if let text = ProcessInfo.processInfo.environment["COHORT_VIEW_WORKERS"], let n = Int(text), n >= 1 { return min(n, 64) }
+    return max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
   }
 
   /// A cheap pre-filter: the line contains `"TYPE"` somewhere (else it cannot be of that type).
@@ -202,6 +193,111 @@ public enum ViewRunner {
       position += Int64(chunk.count)
     }
     if !carry.isEmpty { try carry.withUnsafeBufferPointer { try deliver(carryStart, $0) } }
+  }
+}
+
+/// Resources (NDJSON lines) of one file, copied into one buffer: the unit of parallel evaluation.
+struct LineBatch: Sendable {
+  var file: String
+  var bytes: [UInt8] = []
+  /// End offset (in `bytes`) of each line; a line starts where the previous one ends.
+  var ends: [Int] = []
+}
+
+/// What a batch gave: its resources' rows in line order, or the first error (as the message to show).
+struct BatchOutput: Sendable {
+  var resources = 0
+  var rows: [[JSON]] = []
+  var failure: String?
+}
+
+/// Evaluates lines in batches on a bounded number of threads and hands rows to `onRow` in input order
+/// (so the output is byte-identical to a one-thread run). Memory: at most `2 × workers` batches of
+/// ≤ 512 lines / 1 MB and their rows, whatever the cohort's size.
+final class RowBatcher {
+  static let batchLines = 512
+  static let batchBytes = 1 << 20
+  let definition: ViewDefinition
+  let workers: Int
+  var stats = ViewRunStats()
+  var current: LineBatch?
+  var pending: [LineBatch] = []
+
+  init(spec: ViewSpec, workers: Int) {
+    definition = spec.definition
+    self.workers = workers
+  }
+
+  func add(_ file: String, _ line: UnsafeBufferPointer<UInt8>, _ onRow: (ViewRow) throws -> Void) throws {
+    if workers <= 1 {
+      let rows: [[JSON]]
+      do {
+        rows = try definition.rows(forJSON: line)
+      } catch {
+        throw KitError.failed("\(file): \(error)")
+      }
+      try deliver(BatchOutput(resources: 1, rows: rows), onRow)
+      return
+    }
+    if let c = current, c.file != file || c.ends.count >= Self.batchLines || c.bytes.count >= Self.batchBytes {
+      pending.append(c)
+      current = nil
+      if pending.count >= 2 * workers { try drain(onRow) }
+    }
+    if current == nil { current = LineBatch(file: file) }
+    current!.bytes.append(contentsOf: line)
+    current!.ends.append(current!.bytes.count)
+  }
+
+  func finish(_ onRow: (ViewRow) throws -> Void) throws -> ViewRunStats {
+    if let c = current {
+      pending.append(c)
+      current = nil
+    }
+    try drain(onRow)
+    return stats
+  }
+
+  /// Evaluates the pending batches in parallel, then delivers them in order.
+  func drain(_ onRow: (ViewRow) throws -> Void) throws {
+    guard !pending.isEmpty else { return }
+    let batches = pending
+    pending.removeAll(keepingCapacity: true)
+    let definition = self.definition
+    let results = Mutex<[BatchOutput?]>(Array(repeating: nil, count: batches.count))
+    DispatchQueue.concurrentPerform(iterations: batches.count) { i in
+      let out = Self.evaluate(definition, batches[i])
+      results.withLock { $0[i] = out }
+    }
+    let outputs = results.withLock { $0 }
+    for out in outputs { try deliver(out!, onRow) }
+  }
+
+  func deliver(_ out: BatchOutput, _ onRow: (ViewRow) throws -> Void) throws {
+    stats.resources += out.resources
+    for r in out.rows {
+      stats.rows += 1
+      try onRow(ViewRow(values: r))
+    }
+    if let failure = out.failure { throw KitError.failed(failure) }
+  }
+
+  static func evaluate(_ definition: ViewDefinition, _ batch: LineBatch) -> BatchOutput {
+    var out = BatchOutput()
+    batch.bytes.withUnsafeBufferPointer { all in
+      var start = 0
+      for end in batch.ends {
+        do {
+          out.rows += try definition.rows(forJSON: UnsafeBufferPointer(rebasing: all[start..<end]))
+        } catch {
+          out.failure = "\(batch.file): \(error)"
+          return
+        }
+        out.resources += 1
+        start = end
+      }
+    }
+    return out
   }
 }
 
@@ -285,11 +381,10 @@ public enum ViewAnalysis {
     try FileManager.default.createDirectory(
       atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     let db = try AnalysisDatabase(path: path)
-    let formatter = ISO8601DateFormatter()
     var meta = MaterializedView(
       table: name, cohort: cohort, snapshotSeq: snapshot.seq, exportID: snapshot.id!,
       transactionTime: snapshot.transactionTime, viewSHA256: spec.sha256, rows: 0,
-      createdAt: formatter.string(from: Date()))
+      createdAt: isoNow())
     let columns = spec.definition.columns.map { (name: $0.name, sqlType: $0.sqlType) }
     meta.rows = try db.materialize(meta, columns: columns) { insert in
       _ = try ViewRunner.run(spec, store: store, workspace: workspace, cohort: cohort, at: snapshot.id!) { row in

@@ -33,11 +33,15 @@ final class Recorder {
       }
     }
     let redacted = RunRecord.redact(words)
-    record.commands.append(
-      RunRecord.Command(
-        line: line, text: RunRecord.redact(text.split(separator: " ").map(String.init)).joined(separator: " "),
-        words: redacted, status: status, output: output, keepOutput: stateCommands.contains(words.first ?? ""),
-        latest: latest, parameters: parameters))
+    var command = RunRecord.Command(
+      line: line, text: RunRecord.redact(text.split(separator: " ").map(String.init)).joined(separator: " "),
+      words: redacted, status: status, output: output, keepOutput: stateCommands.contains(words.first ?? ""),
+      latest: latest, parameters: parameters)
+    if let used = viewUsed(by: words, session: session) {
+      command.view = used.view
+      command.viewSHA256 = used.sha256
+    }
+    record.commands.append(command)
   }
 
   func finish(status: Int32, session: Session) throws {
@@ -113,12 +117,12 @@ struct ReplayCommand: ShellCommand {
 struct ExpectCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "expect",
-    abstract: "Assert in scripts: `expect count COHORT TYPE OP N`, `expect diff COHORT TYPE added|changed|removed OP N`, `expect members COHORT OP N`, `expect snapshots COHORT OP N`.",
+    abstract: "Assert in scripts: `expect count COHORT TYPE OP N`, `expect rows VIEW COHORT OP N`, `expect diff COHORT TYPE added|changed|removed OP N`, `expect members COHORT OP N`, `expect snapshots COHORT OP N`.",
     discussion: "OP is one of == != < <= > >=. A failed expectation fails the script at FILE:LINE.")
-  @Argument(help: "count, diff, members or snapshots, then the arguments.") var words: [String]
+  @Argument(help: "count, rows, diff, members or snapshots, then the arguments.") var words: [String]
 
   func execute(in session: Session) async throws {
-    guard let what = words.first else { throw ValidationError("expect needs: count, diff, members or snapshots") }
+    guard let what = words.first else { throw ValidationError("expect needs: count, rows, diff, members or snapshots") }
     let store = try session.store(create: false)
     let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
     func compare(_ actual: Int, _ op: String, _ expected: String, _ label: String) throws {
@@ -142,6 +146,10 @@ struct ExpectCommand: ShellCommand {
       let snap = try snapshots.resolve(cohort: args[0], nil)
       let n = try store.counts(cohort: args[0], at: snap.id!)[args[1]] ?? 0
       try compare(n, args[2], args[3], "\(args[1]) in \(args[0]) at #\(snap.seq)")
+    case "rows":
+      guard args.count == 4 else { throw ValidationError("usage: expect rows VIEW COHORT OP N") }
+      let (n, seq) = try viewRowCount(args[0], cohort: args[1], store: store, snapshots: snapshots, session: session)
+      try compare(n, args[2], args[3], "rows of view \(args[0]) in \(args[1]) at #\(seq)")
     case "diff":
       guard args.count == 5 else { throw ValidationError("usage: expect diff COHORT TYPE added|changed|removed OP N") }
       let b = try snapshots.resolve(cohort: args[0], "latest")
@@ -164,7 +172,7 @@ struct ExpectCommand: ShellCommand {
       _ = try store.cohort(named: args[0])
       try compare(try snapshots.snapshots(cohort: args[0]).count, args[1], args[2], "snapshots of \(args[0])")
     default:
-      throw ValidationError("expect needs: count, diff, members or snapshots (not '\(what)')")
+      throw ValidationError("expect needs: count, rows, diff, members or snapshots (not '\(what)')")
     }
   }
 }

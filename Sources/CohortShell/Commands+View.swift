@@ -104,9 +104,16 @@ final class RowSink {
   }
 
   func csvLine(_ cells: [String]) -> String {
-    cells.map { s in
-      s.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }.joined(separator: ",") + "\n"
+    var line = ""
+    for (i, s) in cells.enumerated() {
+      if i > 0 { line += "," }
+      if s.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) {
+        line += "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+      } else {
+        line += s
+      }
+    }
+    return line + "\n"
   }
 
   func add(_ row: ViewRow) throws {
@@ -252,4 +259,33 @@ struct SQLCommand: ShellCommand {
     let (columns, rows) = try ViewAnalysis.query(workspace: session.workspace, cohort: cohort, sql: statement)
     session.emit(Table(columns: columns, rows: rows), format: output.format)
   }
+}
+
+/// The view a command line uses (`view save NAME FILE`, `view run|materialize|diff VIEW …`, `expect rows VIEW …`)
+/// and its definition file's SHA-256, for run records; nil when the line uses none or it cannot be read.
+func viewUsed(by words: [String], session: Session) -> (view: String, sha256: String)? {
+  guard words.count >= 3 else { return nil }
+  let name: String
+  switch (words[0], words[1]) {
+  case ("view", "save"):
+    guard words.count >= 4, let spec = try? ViewSpec(path: session.resolvePath(words[3])) else { return nil }
+    return (words[3], spec.sha256)
+  case ("view", "run"), ("view", "materialize"), ("view", "diff"), ("view", "show"), ("expect", "rows"):
+    name = words[2]
+  default:
+    return nil
+  }
+  guard let spec = try? loadView(name, session) else { return nil }
+  return (name, spec.sha256)
+}
+
+/// `expect rows VIEW COHORT OP N`: the number of rows of the view at the cohort's latest snapshot
+/// (pinned during `replay --frozen`), and that snapshot's number.
+func viewRowCount(
+  _ view: String, cohort: String, store: Store, snapshots: Snapshots, session: Session
+) throws -> (rows: Int, seq: Int) {
+  let spec = try loadView(view, session)
+  let snap = try snapshots.resolve(cohort: cohort, nil)
+  let stats = try ViewRunner.run(spec, store: store, workspace: session.workspace, cohort: cohort, at: snap.id!) { _ in }
+  return (stats.rows, snap.seq)
 }

@@ -11,6 +11,9 @@ enum Completion {
     "export", "summary", "diff", "history", "snapshots", "show", "watermarks", "status",
   ]
   static let cohortSubcommandsTakingName: Set<String> = ["show", "remove", "rename"]
+  /// `view run|show|materialize|diff NAME`: a saved view's name; then (but for show) a cohort.
+  static let viewSubcommandsTakingName: Set<String> = ["run", "show", "materialize", "diff"]
+  static let viewSubcommandsTakingCohort: Set<String> = ["run", "materialize", "diff"]
 
   static func candidates(line: String, word: String, session: Session) -> [String] {
     let words = (try? Grammar.split(line)).flatMap { result -> [String]? in
@@ -31,6 +34,12 @@ enum Completion {
     } else if words.count == 1, cohortCommands.contains(words[0]) {
       all = names(session) { try $0.cohorts().map(\.name) }
     } else if words.count == 2, words[0] == "cohort", cohortSubcommandsTakingName.contains(words[1]) {
+      all = names(session) { try $0.cohorts().map(\.name) }
+    } else if words.count == 2, words[0] == "view", viewSubcommandsTakingName.contains(words[1]) {
+      all = SavedViews(workspace: session.workspace).names()
+    } else if words.count == 3, words[0] == "view", viewSubcommandsTakingCohort.contains(words[1]) {
+      all = names(session) { try $0.cohorts().map(\.name) }
+    } else if words.count == 1, words[0] == "sql" {
       all = names(session) { try $0.cohorts().map(\.name) }
     } else if words.count == 2, words[0] == "server", cohortSubcommandsTakingName.union(["check"]).contains(words[1]) {
       all = names(session) { try $0.servers().map(\.name) }
