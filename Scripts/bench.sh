@@ -126,6 +126,19 @@ span = end - first
 print(f"{res/span:.0f} {span:.3f} {end-last:.3f}")
 PY
 read -r INGEST SPAN TAIL < "$OUT/ingest"
+# Like for like with curl's download-only figure: from the manifest (log.ndjson) to the committed snapshot.
+python3 - "$WS" "$OUT/full.time" > "$OUT/aftermanifest" <<'PY2'
+import glob, json, os, sys
+from datetime import datetime
+log = sorted(glob.glob(os.path.join(sys.argv[1], "all", "*", "log.ndjson")))[0]
+ev = [json.loads(l) for l in open(log)]
+t = lambda e: datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp()
+kick = next(t(e) for e in ev if e.get("eventId") == "kickoff")
+man = next(t(e) for e in ev if e.get("eventId") == "manifest_complete")
+print(f"{os.path.getmtime(sys.argv[2]) - man:.3f} {man - kick:.3f}")
+PY2
+read -r AFTER_MAN GEN < "$OUT/aftermanifest"
+row "  manifest → committed (server generation excluded)" "$AFTER_MAN" s "$(ratio "$AFTER_MAN" "$CURL_S")× curl (kick-off → manifest took $GEN s); $(verdict "$(ratio "$AFTER_MAN" "$CURL_S")" "<=" 1.3 "≤ 1.3× curl")"
 row "  ingest (first file on disk → committed)" "$INGEST" "res/s" "over $SPAN s, $TAIL s after the last file landed; $(verdict "$INGEST" ">=" 300000 "≥ 300 k/s")"
 
 curl -s -f -X POST "$BASE/\$admin/advance?days=7" > "$OUT/advance.json"
