@@ -151,9 +151,9 @@ row "cohort incremental after advance 7 days ($CHANGED changed, $PCT %)" "$INC_S
 
 index_times() { # WS LABEL LIMIT_SUMMARY LIMIT_DIFF
   local t0 t1
-  t0=$(now); $BIN --workspace "$1" summary all > /dev/null; t1=$(now); local s; s=$(sub "$t1" "$t0")
+  t0=$(now); $BIN --workspace "$1" summary all > /dev/null || echo "  summary failed"; t1=$(now); local s; s=$(sub "$t1" "$t0")
   row "  summary all (from the index)$2" "$s" s "$( [ -n "$3" ] && verdict "$s" "<=" "$3" "≤ $3 s at 1.3 M" || echo "goal ≤ 0.5 s applies at 1.3 M")"
-  t0=$(now); $BIN --workspace "$1" diff all > /dev/null; t1=$(now); s=$(sub "$t1" "$t0")
+  t0=$(now); $BIN --workspace "$1" diff all > /dev/null || echo "  diff failed"; t1=$(now); s=$(sub "$t1" "$t0")
   row "  diff all (from the index)$2" "$s" s "$( [ -n "$4" ] && verdict "$s" "<=" "$4" "≤ $4 s at 1.3 M" || echo "goal ≤ 1 s applies at 1.3 M")"
 }
 index_times "$WS" "" "" ""
@@ -196,6 +196,11 @@ if [ "$BENCH_SCALE" != 0 ]; then
   row "  peak RSS" "$S_RSS" MB "$(verdict "$S_RSS" "<=" 64 "≤ 64 MB")"
   python3 -c "print(f'{$SRES/$S_S:.0f}')" > "$OUT/srate"
   row "  end-to-end rate" "$(cat "$OUT/srate")" "res/s" ""
+  # A second snapshot, so that `diff` has something to compare.
+  curl -s -f -X POST "$SBASE/\$admin/advance?days=7" > /dev/null
+  /usr/bin/time -v $BIN --workspace "$SWS" export all --incremental --format json --parallel "$PARALLEL" > "$OUT/sinc.json" 2> "$OUT/sinc.time"
+  SINC_S=$(wall "$OUT/sinc.time")
+  row "scale: incremental after advance 7 days" "$SINC_S" s "$(ratio "$SINC_S" "$S_S")× full, peak RSS $(rss "$OUT/sinc.time") MB"
   index_times "$SWS" "" 0.5 1
 fi
 
