@@ -80,6 +80,29 @@ cat <<EOF
 == cohort bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $($BIN --version 2>/dev/null || echo cohort)
    $PATIENTS patients (all-patients), $PARALLEL parallel downloads; scale row: $([ "$BENCH_SCALE" = 0 ] && echo "skipped (BENCH_SCALE=0)" || echo "$PATIENTS_SCALE patients")
 EOF
+# Start to prompt (release, pseudo-terminal, median of 20); the README's goal: < 50 ms.
+python3 - "$BIN" "$OUT/prompt-ws" > "$OUT/prompt" <<'PY'
+import os, pty, sys, time, select, statistics
+times = []
+for _ in range(20):
+    t0 = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["COHORT_HISTFILE"] = ""
+        os.execv(sys.argv[1], [sys.argv[1], "--workspace", sys.argv[2]])
+    buf = b""
+    while b"cohort>" not in buf:
+        r, _, _ = select.select([fd], [], [], 5)
+        if not r: break
+        try: buf += os.read(fd, 4096)
+        except OSError: break
+    times.append((time.perf_counter() - t0) * 1000)
+    os.kill(pid, 9); os.waitpid(pid, 0); os.close(fd)
+print(f"{statistics.median(times):.1f} {max(times):.1f}")
+PY
+read -r PROMPT_MED PROMPT_MAX < "$OUT/prompt"
+row "start to prompt (pseudo-terminal, median of 20)" "$PROMPT_MED" ms "max $PROMPT_MAX ms; $(verdict "$PROMPT_MED" "<=" 50 "< 50 ms")"
+
 BASE="http://127.0.0.1:$PORT"
 start_server "$PORT" "$PATIENTS" "$OUT/serve.log"
 
