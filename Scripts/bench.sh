@@ -1,21 +1,87 @@
 #!/usr/bin/env bash
-# Benchmarks (not tests): run with `make bench` (builds release first). Every figure is measured in the same run
-# as its baseline (curl, wc -l, jq), on loopback, and printed as a ratio. Reproducible with fixed seeds.
-#   PATIENTS=20000 bash Scripts/bench.sh
+# Benchmarks (not tests): `make bench` builds release, then runs this and prints ONE table. Every ratio is taken
+# against a baseline measured in the same run, on the same machine, on loopback (curl for downloads; wc -l and jq
+# for `summary DIR`), with the goals of issue 12 next to each figure. Fixed seeds: the same data every run.
+#
+#   PATIENTS=10000          patients of the main server (all-patients, full then incremental)
+#   PATIENTS_SCALE=100000   patients of the scale row (≈ 1.3 M resources, ≈ 0.9 GB); BENCH_SCALE=0 skips it
+#                           (it takes several minutes on 2 cores)
+#   PARALLEL=4              parallel downloads, for curl and cohort (smart-fetch uses its own default)
+#   TYPES=…                 the _type of every export (default: the eight types all three clients accept)
+#   SMART_FETCH=path        the smart-fetch executable (default: on PATH, else /tmp/sf-venv/bin/smart-fetch)
+#   OUT=/tmp/cohort-bench   scratch folder (removed and recreated)
+#
+# Peak RSS is /usr/bin/time -v's "Maximum resident set size" (for curl: the largest single curl process).
+# The figures are written to $OUT/table.md as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/cohort}
-PATIENTS=${PATIENTS:-20000}
+PATIENTS=${PATIENTS:-10000}
+PATIENTS_SCALE=${PATIENTS_SCALE:-100000}
+BENCH_SCALE=${BENCH_SCALE:-1}
+PARALLEL=${PARALLEL:-4}
+# The same _type for every client: the server's patient-compartment types (smart-fetch refuses Organization and
+# Practitioner, so all three clients export these eight).
+TYPES=${TYPES:-AllergyIntolerance,Condition,Encounter,Immunization,MedicationRequest,Observation,Patient,Procedure}
 OUT=${OUT:-/tmp/cohort-bench}
 PORT=${PORT:-18777}
+[ -x "$BIN" ] || { echo "build first: swift build -c release (or make bench)"; exit 1; }
+[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (Debian: apt-get install time)"; exit 1; }
+command -v jq >/dev/null || { echo "needs jq"; exit 1; }
 rm -rf "$OUT"; mkdir -p "$OUT"
-[ -x "$BIN" ] || { echo "build first: swift build -c release"; exit 1; }
-rss() { awk '/Maximum resident/ {printf "%.1f MB", $6/1024}' "$1"; }
-secs() { python3 -c "import sys; print(f'{float(sys.argv[1]):.3f}')" "$1"; }
-now() { date +%s.%N; }
+ROWS="$OUT/rows.tsv"; : > "$ROWS"
+SERVERS=()
+trap 'for s in "${SERVERS[@]}"; do kill "$s" 2>/dev/null || true; done' EXIT
 
-echo "== start to prompt (release, pseudo-terminal, median of 20)"
-python3 - "$BIN" <<'PY'
+now() { date +%s.%N; }
+sub() { python3 -c "import sys; print(f'{float(sys.argv[1])-float(sys.argv[2]):.3f}')" "$1" "$2"; }
+# wall seconds and peak RSS (MB) out of a /usr/bin/time -v log
+wall() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; printf "%.3f", s}' "$1"; }
+rss() { awk '/Maximum resident/ {printf "%.1f", $6/1024}' "$1"; }
+# row NAME VALUE UNIT NOTE — NOTE carries the ratio and the goal verdict
+row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$ROWS"; printf '  %-44s %10s %-6s %s\n' "$1" "$2" "$3" "$4"; }
+verdict() { python3 - "$@" <<'PY'
+import sys
+# verdict VALUE OP LIMIT LABEL: "goal LABEL: met" or "not met, by N×"
+v, op, lim, label = float(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
+ok = v <= lim if op == "<=" else v >= lim
+if ok: print(f"goal {label}: met")
+else:
+    by = v / lim if op == "<=" else lim / v if v else float("inf")
+    print(f"goal {label}: NOT met ({by:.1f}× off)")
+PY
+}
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'inf')" "$1" "$2"; }
+
+start_server() { # PORT PATIENTS LOG
+  $BIN serve --port "$1" --patients "$2" --seed 1 --polls 0 --exit-after 7200 > "$3" 2>&1 &
+  SERVERS+=($!)
+  for _ in $(seq 600); do curl -s -f "http://127.0.0.1:$1/metadata" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "server on port $1 did not start: $(tail -3 "$3")"; exit 1
+}
+kickoff() { # BASE → status URL
+  curl -s -D - -o /dev/null -H 'Accept: application/fhir+json' -H 'Prefer: respond-async' \
+    "$1/Group/all-patients/\$export?_type=$TYPES" | awk 'tolower($1)=="content-location:" {print $2}' | tr -d '\r'
+}
+# curl: kick-off, poll to the manifest, then download every output URL, $PARALLEL at a time (download timed only).
+curl_export() { # BASE DIR → prints "download_seconds rss_mb bytes files"
+  local status; status=$(kickoff "$1"); mkdir -p "$2"
+  for _ in $(seq 1200); do
+    [ "$(curl -s -o "$2.manifest.json" -w '%{http_code}' "$status")" = 200 ] && break; sleep 0.25
+  done
+  jq -r '.output[].url' "$2.manifest.json" > "$2.urls"
+  ( cd "$2" && /usr/bin/time -v xargs -P "$PARALLEL" -n 1 curl -s -f -O < "$2.urls" ) 2> "$2.time"
+  curl -s -X DELETE "$status" > /dev/null || true
+  echo "$(wall "$2.time") $(rss "$2.time") $(cat "$2"/* | wc -c) $(wc -l < "$2.urls")"
+}
+field() { jq -r --arg k "$1" '.[] | select(.field == $k) | .value' "$2"; }
+
+cat <<EOF
+== cohort bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $($BIN --version 2>/dev/null || echo cohort)
+   $PATIENTS patients (all-patients), $PARALLEL parallel downloads; scale row: $([ "$BENCH_SCALE" = 0 ] && echo "skipped (BENCH_SCALE=0)" || echo "$PATIENTS_SCALE patients")
+EOF
+# Start to prompt (release, pseudo-terminal, median of 20); the README's goal: < 50 ms.
+python3 - "$BIN" "$OUT/prompt-ws" > "$OUT/prompt" <<'PY'
 import os, pty, sys, time, select, statistics
 times = []
 for _ in range(20):
@@ -23,7 +89,7 @@ for _ in range(20):
     pid, fd = pty.fork()
     if pid == 0:
         os.environ["COHORT_HISTFILE"] = ""
-        os.execv(sys.argv[1], [sys.argv[1], "--workspace", "/tmp/cohort-bench-prompt"])
+        os.execv(sys.argv[1], [sys.argv[1], "--workspace", sys.argv[2]])
     buf = b""
     while b"cohort>" not in buf:
         r, _, _ = select.select([fd], [], [], 5)
@@ -32,61 +98,145 @@ for _ in range(20):
         except OSError: break
     times.append((time.perf_counter() - t0) * 1000)
     os.kill(pid, 9); os.waitpid(pid, 0); os.close(fd)
-print(f"start to prompt: median {statistics.median(times):.1f} ms, max {max(times):.1f} ms")
+print(f"{statistics.median(times):.1f} {max(times):.1f}")
 PY
+read -r PROMPT_MED PROMPT_MAX < "$OUT/prompt"
+row "start to prompt (pseudo-terminal, median of 20)" "$PROMPT_MED" ms "max $PROMPT_MAX ms; $(verdict "$PROMPT_MED" "<=" 50 "< 50 ms")"
 
-echo "== built-in server: $PATIENTS patients, files of 50k resources"
-$BIN serve --port $PORT --patients "$PATIENTS" --seed 1 --resources-per-file 50000 --exit-after 3600 > "$OUT/serve.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -s "http://127.0.0.1:$PORT/metadata" >/dev/null && break; sleep 0.2; done
 BASE="http://127.0.0.1:$PORT"
+start_server "$PORT" "$PATIENTS" "$OUT/serve.log"
 
-echo "== export: cohort vs curl (4 in parallel) on the same server"
-# curl: kick-off, poll, then fetch every output URL 4 at a time.
-status=$(curl -s -D - -o /dev/null -H 'Accept: application/fhir+json' -H 'Prefer: respond-async' \
-  "$BASE/Group/all-patients/\$export" | awk 'tolower($1)=="content-location:" {print $2}' | tr -d '\r')
-t0=$(now)
-until curl -s -f -o "$OUT/manifest.json" -w '%{http_code}' "$status" | grep -q 200; do sleep 0.5; done
-t1=$(now)
-mkdir -p "$OUT/curl"
-jq -r '.output[].url' "$OUT/manifest.json" > "$OUT/urls"
-files=$(wc -l < "$OUT/urls")
-t2=$(now)
-( cd "$OUT/curl" && xargs -P 4 -n 1 curl -s -f -O < "$OUT/urls" )
-t3=$(now)
-bytes=$(cat "$OUT"/curl/* | wc -c)
-curl_dl=$(python3 -c "print($t3-$t2)")
-echo "server generation (first export, poll to manifest): $(secs $(python3 -c "print($t1-$t0)")) s"
-echo "curl: $files files, $((bytes/1000000)) MB in $(secs $curl_dl) s = $(python3 -c "print(f'{$bytes/1e6/$curl_dl:.0f}')") MB/s"
+echo "== baselines: curl ($PARALLEL in parallel, download only; median of 3)"
+for i in 1 2 3; do rm -rf "$OUT/curl"; curl_export "$BASE" "$OUT/curl" > "$OUT/curl.$i"; done
+read -r CURL_S CURL_RSS BYTES FILES < <(sort -n "$OUT"/curl.[123] | sed -n 2p)
+row "curl download ($FILES files, $((BYTES / 1000000)) MB)" "$CURL_S" s "peak RSS $CURL_RSS MB (one curl)"
 
+SF=${SMART_FETCH:-$(command -v smart-fetch || echo /tmp/sf-venv/bin/smart-fetch)}
+SF_S=""
+if [ -x "$SF" ]; then
+  /usr/bin/time -v "$SF" bulk --fhir-url "$BASE" --group all-patients --type "$TYPES" --no-default-filters \
+    --no-compression "$OUT/sf" > "$OUT/sf.out" 2> "$OUT/sf.time" || true
+  if grep -q "Exit status: 0" "$OUT/sf.time"; then SF_S=$(wall "$OUT/sf.time"); else
+    echo "  smart-fetch failed (row skipped): $(tail -5 "$OUT/sf.out" | tr '\n' ' ')"; fi
+fi
+if [ -n "$SF_S" ]; then
+  row "smart-fetch $("$SF" --version 2>/dev/null | awk '{print $NF}') bulk (kick-off → files)" "$SF_S" s \
+    "$(ratio "$SF_S" "$CURL_S")× curl, peak RSS $(rss "$OUT/sf.time") MB"
+elif [ ! -x "$SF" ]; then
+  echo "  smart-fetch: not installed, row skipped. To include it (never a test dependency):"
+  echo "    python3 -m venv /tmp/sf-venv && /tmp/sf-venv/bin/pip install smart-fetch"
+fi
+
+echo "== cohort: full export of all-patients, then advance 7 days and an incremental"
 WS="$OUT/ws"
-$BIN --workspace "$WS" -c "server add b $BASE; cohort add all --server b --group all-patients" 2>/dev/null
-t4=$(now)
-/usr/bin/time -v $BIN --workspace "$WS" export all --parallel 4 > "$OUT/export.out" 2> "$OUT/export.err"
-t5=$(now)
-resources=$(awk '$1=="resources" {print $2}' "$OUT/export.out")
-total=$(python3 -c "print($t5-$t4)")
-echo "cohort export (kick-off → committed snapshot, incl. verification and index): $resources resources in $(secs $total) s, peak RSS $(rss "$OUT/export.err")"
-grep -E "^done:|^committed snapshot" "$OUT/export.err" || true
-
-echo "== summary of files vs wc -l and jq (same files)"
-dir=$(ls -d "$WS"/all/0001)
-t6=$(now); $BIN summary "$dir" > /dev/null; t7=$(now)
-t8=$(now); cat "$dir"/*.ndjson | wc -l > /dev/null; t9=$(now)
-t10=$(now); cat "$dir"/*.ndjson | jq -c .resourceType | sort | uniq -c > /dev/null; t11=$(now)
-python3 - "$t6" "$t7" "$t8" "$t9" "$t10" "$t11" <<'PY'
-import sys
-a=[float(x) for x in sys.argv[1:]]
-s, w, j = a[1]-a[0], a[3]-a[2], a[5]-a[4]
-print(f"summary {s:.3f} s, wc -l {w:.3f} s, jq {j:.3f} s → {w/s:.2f}× wc -l, {j/s:.1f}× faster than jq")
+$BIN --workspace "$WS" -c "server add b $BASE; cohort add all --server b --group all-patients --types $TYPES" > /dev/null
+/usr/bin/time -v $BIN --workspace "$WS" export all --full --format json --parallel "$PARALLEL" > "$OUT/full.json" 2> "$OUT/full.time"
+FULL_S=$(wall "$OUT/full.time"); FULL_RSS=$(rss "$OUT/full.time"); RES=$(field resources "$OUT/full.json")
+row "cohort full export ($RES resources)" "$FULL_S" s "$(ratio "$FULL_S" "$CURL_S")× curl; $(verdict "$(ratio "$FULL_S" "$CURL_S")" "<=" 1.3 "≤ 1.3× curl")"
+if [ -n "$SF_S" ]; then
+  row "  vs smart-fetch" "$(ratio "$SF_S" "$FULL_S")" "×" "$(verdict "$(ratio "$SF_S" "$FULL_S")" ">=" 3 "≥ 3× faster than smart-fetch")"
+fi
+row "  peak RSS" "$FULL_RSS" MB "$(verdict "$FULL_RSS" "<=" 64 "≤ 64 MB")"
+# Ingest: staging + commit. Staging overlaps the downloads, so the rate is taken over the span from the first
+# file on disk (the first `.ndjson` mtime) to the end of the export — a lower bound on the ingest rate.
+python3 - "$WS" "$OUT/full.time" "$RES" "$FULL_S" > "$OUT/ingest" <<'PY'
+import glob, os, sys
+ws, tlog, res, wall = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+files = glob.glob(os.path.join(ws, "all", "*", "*.ndjson"))
+first, last = min(os.path.getmtime(f) for f in files), max(os.path.getmtime(f) for f in files)
+end = os.path.getmtime(tlog)  # written when the export process exited
+span = end - first
+print(f"{res/span:.0f} {span:.3f} {end-last:.3f}")
 PY
+read -r INGEST SPAN TAIL < "$OUT/ingest"
+# Like for like with curl's download-only figure: from the manifest (log.ndjson) to the committed snapshot.
+python3 - "$WS" "$OUT/full.time" > "$OUT/aftermanifest" <<'PY2'
+import glob, json, os, sys
+from datetime import datetime
+log = sorted(glob.glob(os.path.join(sys.argv[1], "all", "*", "log.ndjson")))[0]
+ev = [json.loads(l) for l in open(log)]
+t = lambda e: datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp()
+kick = next(t(e) for e in ev if e.get("eventId") == "kickoff")
+man = next(t(e) for e in ev if e.get("eventId") == "manifest_complete")
+print(f"{os.path.getmtime(sys.argv[2]) - man:.3f} {man - kick:.3f}")
+PY2
+read -r AFTER_MAN GEN < "$OUT/aftermanifest"
+row "  manifest → committed (server generation excluded)" "$AFTER_MAN" s "$(ratio "$AFTER_MAN" "$CURL_S")× curl (kick-off → manifest took $GEN s); $(verdict "$(ratio "$AFTER_MAN" "$CURL_S")" "<=" 1.3 "≤ 1.3× curl")"
+row "  ingest (first file on disk → committed)" "$INGEST" "res/s" "over $SPAN s, $TAIL s after the last file landed; $(verdict "$INGEST" ">=" 300000 "≥ 300 k/s")"
 
-echo "== index: summary and diff from the store"
-curl -s -X POST "$BASE/\$admin/advance?days=1" > /dev/null
-$BIN --workspace "$WS" export all --incremental > "$OUT/inc.out" 2> "$OUT/inc.err"
-for cmd in "summary all" "diff all"; do
-  t0=$(now); $BIN --workspace "$WS" $cmd > /dev/null; t1=$(now)
-  echo "$cmd: $(secs $(python3 -c "print($t1-$t0)")) s"
-done
-echo "incremental export: $(awk '$1=="resources" {print $2}' "$OUT/inc.out") resources"
+curl -s -f -X POST "$BASE/\$admin/advance?days=7" > "$OUT/advance.json"
+/usr/bin/time -v $BIN --workspace "$WS" export all --incremental --format json --parallel "$PARALLEL" > "$OUT/inc.json" 2> "$OUT/inc.time"
+INC_S=$(wall "$OUT/inc.time")
+CHANGED=$(python3 -c "import json; d={r['field']:r['value'] for r in json.load(open('$OUT/inc.json'))}; print(int(d['added'])+int(d['changed'])+int(d['removed']))")
+PCT=$(python3 -c "print(f'{100*$CHANGED/$RES:.1f}')")
+row "cohort incremental after advance 7 days ($CHANGED changed, $PCT %)" "$INC_S" s \
+  "$(ratio "$INC_S" "$FULL_S")× full, peak RSS $(rss "$OUT/inc.time") MB; $(verdict "$(ratio "$INC_S" "$FULL_S")" "<=" 0.05 "≤ 5 % of full (1 % changed)")"
+
+index_times() { # WS LABEL LIMIT_SUMMARY LIMIT_DIFF
+  local t0 t1
+  t0=$(now); $BIN --workspace "$1" summary all > /dev/null || echo "  summary failed"; t1=$(now); local s; s=$(sub "$t1" "$t0")
+  row "  summary all (from the index)$2" "$s" s "$( [ -n "$3" ] && verdict "$s" "<=" "$3" "≤ $3 s at 1.3 M" || echo "goal ≤ 0.5 s applies at 1.3 M")"
+  t0=$(now); $BIN --workspace "$1" diff all > /dev/null || echo "  diff failed"; t1=$(now); s=$(sub "$t1" "$t0")
+  row "  diff all (from the index)$2" "$s" s "$( [ -n "$4" ] && verdict "$s" "<=" "$4" "≤ $4 s at 1.3 M" || echo "goal ≤ 1 s applies at 1.3 M")"
+}
+index_times "$WS" "" "" ""
+
+echo "== summary DIR (the full export's files) vs wc -l and jq, same files, warm cache, median of 3"
+dir=$(ls -d "$WS"/all/*/ | head -1)
+python3 - "$BIN" "$dir" > "$OUT/sumdir" <<'PY'
+import glob, statistics, subprocess, sys, time
+bin, d = sys.argv[1], sys.argv[2]
+files = sorted(glob.glob(d + "/*.ndjson"))
+def t(cmd):
+    xs = []
+    for _ in range(3):
+        t0 = time.perf_counter(); subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL); xs.append(time.perf_counter() - t0)
+    return statistics.median(xs)
+q = " ".join(f"'{f}'" for f in files)
+s = t(f"'{bin}' summary '{d}'")
+w = t(f"cat {q} | wc -l")
+j = t(f"cat {q} | jq -c .resourceType | sort | uniq -c")
+print(f"{s:.3f} {w:.3f} {j:.3f} {w/s:.2f} {j/s:.1f}")
+PY
+read -r SUM_S WC_S JQ_S WC_R JQ_R < "$OUT/sumdir"
+row "  wc -l (baseline)" "$WC_S" s ""
+row "  jq -c .resourceType | sort | uniq -c (baseline)" "$JQ_S" s ""
+row "  cohort summary DIR" "$SUM_S" s "$WC_R× wc -l: $(verdict "$WC_R" ">=" 0.3 "≥ 0.3× wc -l"); $JQ_R× jq: $(verdict "$JQ_R" ">=" 20 "≥ 20× jq")"
+
+if [ "$BENCH_SCALE" != 0 ]; then
+  echo "== scale: $PATIENTS_SCALE patients, full export end to end"
+  SPORT=$((PORT + 1)); SBASE="http://127.0.0.1:$SPORT"
+  start_server "$SPORT" "$PATIENTS_SCALE" "$OUT/serve-scale.log"
+  rm -rf "$OUT/curl" "$OUT/sf"   # disk: keep one copy of the scale files per client at a time
+  read -r SCURL_S SCURL_RSS SBYTES SFILES < <(curl_export "$SBASE" "$OUT/curl-scale")
+  row "scale: curl download ($SFILES files, $((SBYTES / 1000000)) MB)" "$SCURL_S" s "peak RSS $SCURL_RSS MB (one curl)"
+  rm -rf "$OUT/curl-scale"
+  SWS="$OUT/ws-scale"
+  $BIN --workspace "$SWS" -c "server add b $SBASE; cohort add all --server b --group all-patients --types $TYPES" > /dev/null
+  /usr/bin/time -v $BIN --workspace "$SWS" export all --full --format json --parallel "$PARALLEL" > "$OUT/scale.json" 2> "$OUT/scale.time"
+  S_S=$(wall "$OUT/scale.time"); S_RSS=$(rss "$OUT/scale.time"); SRES=$(field resources "$OUT/scale.json")
+  row "scale: cohort full export ($SRES resources)" "$S_S" s "$(ratio "$S_S" "$SCURL_S")× curl; $(verdict "$(ratio "$S_S" "$SCURL_S")" "<=" 1.3 "≤ 1.3× curl")"
+  row "  peak RSS" "$S_RSS" MB "$(verdict "$S_RSS" "<=" 64 "≤ 64 MB")"
+  python3 -c "print(f'{$SRES/$S_S:.0f}')" > "$OUT/srate"
+  row "  end-to-end rate" "$(cat "$OUT/srate")" "res/s" ""
+  # A second snapshot, so that `diff` has something to compare.
+  curl -s -f -X POST "$SBASE/\$admin/advance?days=7" > /dev/null
+  /usr/bin/time -v $BIN --workspace "$SWS" export all --incremental --format json --parallel "$PARALLEL" > "$OUT/sinc.json" 2> "$OUT/sinc.time"
+  SINC_S=$(wall "$OUT/sinc.time")
+  row "scale: incremental after advance 7 days" "$SINC_S" s "$(ratio "$SINC_S" "$S_S")× full, peak RSS $(rss "$OUT/sinc.time") MB"
+  index_times "$SWS" "" 0.5 1
+fi
+
+echo
+echo "== the table (also in $OUT/table.md)"
+python3 - "$ROWS" > "$OUT/table.md" <<'PY'
+import sys
+print("| measurement | value | unit | ratio · goal (issue 12) |")
+print("|---|---:|---|---|")
+for line in open(sys.argv[1]):
+    n, v, u, note = line.rstrip("\n").split("\t")
+    n, note = n.replace("|", "\\|"), note.replace("|", "\\|")
+    print(f"| {n} | {v} | {u} | {note} |")
+PY
+cat "$OUT/table.md"
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
