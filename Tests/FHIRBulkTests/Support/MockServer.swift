@@ -245,12 +245,15 @@ final class RawHTTPServer: Sendable {
   let port: Int
   private let listener: Int32
   private let responses: [Data]
+  /// false: answer after the first bytes arrive (a TLS ClientHello never ends in a blank line).
+  private let waitForHead: Bool
   private let served = Locked(0)
   var base: String { "http://127.0.0.1:\(port)" }
   var connections: Int { served.current }
 
-  init(responses: [String]) throws {
+  init(responses: [String], waitForHead: Bool = true) throws {
     self.responses = responses.map { Data($0.utf8) }
+    self.waitForHead = waitForHead
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw MockFailure() }
     var addr = sockaddr_in()
@@ -300,6 +303,7 @@ final class RawHTTPServer: Sendable {
         let r = read(c, &buf, buf.count)
         if r <= 0 { break }
         head.append(contentsOf: buf[0..<r])
+        if !waitForHead { break }
       }
       let reply = responses[min(n, responses.count) - 1]
       reply.withUnsafeBytes { p in _ = write(c, p.baseAddress, p.count) }
