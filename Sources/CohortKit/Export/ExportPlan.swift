@@ -170,8 +170,7 @@ public struct ExportPlan: Sendable, Equatable {
     // --incremental.
     if types.isEmpty {
       // Every type: one kick-off without _type from the oldest watermark — only when an all-types export set one.
-      let all = watermark(of: CohortDefinition.allTypes)
-      guard all != nil, byKey[CohortDefinition.allTypes]?.shape == definition.shape(of: CohortDefinition.allTypes) else {
+      guard watermark(of: CohortDefinition.allTypes) != nil else {
         notes.append("cohort \(cohort) has no watermark covering every type yet: this export is full")
         return ExportPlan(
           kind: "full", side: side, reason: reason,

@@ -11,7 +11,6 @@ final class Stager: Sendable {
     var error: (any Error)?
     var abandoned = false
     var droppedOtherPatients = 0
-    var staged = 0
   }
   private let store: Store
   private let exportID: Int64
@@ -27,7 +26,6 @@ final class Stager: Sendable {
 
   /// Resources of other patients dropped from joiners' files.
   var droppedOtherPatients: Int { state.withLock { $0.droppedOtherPatients } }
-  var staged: Int { state.withLock { $0.staged } }
 
   /// Queues one verified output file for staging. `only`: keep only these patients' resources (resources that
   /// belong to no patient, such as Practitioner, are kept).
@@ -37,7 +35,7 @@ final class Stager: Sendable {
       if skip { return }
       do {
         var dropped = 0
-        let count = try store.stage(exportID: exportID, file: file.path) { sink in
+        _ = try store.stage(exportID: exportID, file: file.path) { sink in
           try NDJSONFile.scan(path: cohortFolder + "/" + file.path) { line in
             guard let type = line.resourceType, let id = line.id else { return }
             let patient = type == "Patient" ? id : line.patientID
@@ -51,10 +49,7 @@ final class Stager: Sendable {
                 patient: patient, file: file.path, offset: line.offset, length: line.length))
           }
         }
-        state.withLock {
-          $0.droppedOtherPatients += dropped
-          $0.staged += count
-        }
+        state.withLock { $0.droppedOtherPatients += dropped }
       } catch {
         state.withLock { if $0.error == nil { $0.error = error } }
       }
