@@ -103,6 +103,9 @@ public struct Faults: Sendable, Codable, Equatable {
   public var statusNotJSON = 0
   /// `poll429=N`: the first N status polls of each job answer 429 with Retry-After (after `transientPolls`).
   public var poll429 = 0
+  /// `deleteForbidden`: DELETE of an export job answers 403 (as servers do whose SMART scopes are
+  /// read-only); the job and its files stay until they expire.
+  public var deleteForbidden = false
 
   /// The text `escapes` puts into diagnostics: erase line, carriage return, a fake green "committed"
   /// line, reset, and an OSC window title.
@@ -116,7 +119,8 @@ public struct Faults: Sendable, Codable, Equatable {
     slowPolls: Int = 0, noDeleted: Bool = false, ignorePatient: Bool = false, otherOriginStatus: Bool = false,
     otherOriginNext: Bool = false, otherOriginRefresh: Bool = false, groupNoMember: Bool = false, truncatedBody: Int = 0,
     noOutput: Bool = false, futureTransactionTime: Bool = false, missingId: Bool = false, emptyDeletedURL: Bool = false,
-    escapes: Bool = false, endlessBody: Int = 0, tricklingBody: Int = 0, statusNotJSON: Int = 0, poll429: Int = 0
+    escapes: Bool = false, endlessBody: Int = 0, tricklingBody: Int = 0, statusNotJSON: Int = 0, poll429: Int = 0,
+    deleteForbidden: Bool = false
   ) {
     self.kickoff429 = kickoff429
     self.transientPolls = transientPolls
@@ -144,6 +148,7 @@ public struct Faults: Sendable, Codable, Equatable {
     self.tricklingBody = tricklingBody
     self.statusNotJSON = statusNotJSON
     self.poll429 = poll429
+    self.deleteForbidden = deleteForbidden
   }
 
   /// True when a fault puts URLs on the other origin (the server then runs its second listener).
@@ -159,7 +164,7 @@ public struct Faults: Sendable, Codable, Equatable {
     "kickoff429", "transientPolls", "fileErrors", "dropConnections", "expiredLinks", "gzip", "manifestPageSize",
     "partialFailure", "badLine", "slowPolls", "noDeleted", "ignorePatient", "otherOriginStatus", "otherOriginNext",
     "otherOriginRefresh", "groupNoMember", "truncatedBody", "noOutput", "futureTransactionTime", "missingId",
-    "emptyDeletedURL", "escapes", "endlessBody", "tricklingBody", "statusNotJSON", "poll429",
+    "emptyDeletedURL", "escapes", "endlessBody", "tricklingBody", "statusNotJSON", "poll429", "deleteForbidden",
   ]
 
   /// Parses `name[=value]` switches, comma-separated, e.g. `kickoff429=1,gzip,badLine=wrongType`
@@ -216,6 +221,7 @@ public struct Faults: Sendable, Codable, Equatable {
       case "tricklingBody": f.tricklingBody = try count()
       case "statusNotJSON": f.statusNotJSON = try count()
       case "poll429": f.poll429 = try count()
+      case "deleteForbidden": f.deleteForbidden = try flag()
       default:
         throw BulkServerError.invalidConfiguration("unknown fault '\(name)' (known: \(names.joined(separator: ", ")))")
       }

@@ -425,6 +425,9 @@ struct BulkResponder: HTTPResponder {
     }
     if job.requiresToken || core.authEnabled { try await authorize(request) }
     if request.method == .delete {
+      if await core.state.faults.deleteForbidden {
+        throw RequestError.forbidden("this client may not delete export jobs; they expire after an hour")
+      }
       _ = await core.state.deleteJob(id)
       return Reply.json(
         202, OperationOutcome.make(severity: "information", code: "informational", diagnostics: "export job \(id) deleted"))

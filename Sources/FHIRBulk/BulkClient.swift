@@ -152,6 +152,16 @@ public final class BulkClient: Sendable {
     return s
   }
 
+  /// The CapabilityStatement summary read last by this client (or handed over with `remember`), if any;
+  /// kick-off log records carry its software fields.
+  public var knownCapabilities: CapabilitySummary? { capabilityCache.current }
+
+  /// Hands a summary read by another client for the same server to this one (the joiners' client).
+  public func remember(_ summary: CapabilitySummary?) {
+    guard let summary else { return }
+    capabilityCache.withLock { $0 = summary }
+  }
+
   /// Capabilities, then `check` (refuses clearly when something is not declared).
   public func checkSupport(level: ExportLevel, parameters: ExportParameters) async throws -> CapabilitySummary {
     try parameters.validate(method: endpoint.kickoffMethod)

@@ -192,7 +192,11 @@ public indirect enum BulkError: Error, CustomStringConvertible, Sendable, Equata
     switch status {
     case 400: return op == .kickoff ? "check the export parameters" : "the server refused the request"
     case 401: return "the access token was refused; check the credentials"
-    case 403: return "the token's scopes or the Group are not permitted"
+    case 401 where op == .delete, 403 where op == .delete:
+      // Harmless after a completed export: servers with read-only (SMART) scopes refuse DELETE.
+      return "the server does not let this client delete export jobs (common with read-only SMART scopes); its files expire on the server's own schedule"
+    case 403: return op == .kickoff || op == .status || op == .groupRead
+      ? "the token's scopes or the Group are not permitted" : "the server refused access; check the token's scopes"
     case 404:
       return op == .kickoff ? "the Group or endpoint does not exist; check the cohort's Group id" : "not found"
     case 410: return "the link expired; run the export again"

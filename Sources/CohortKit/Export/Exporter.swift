@@ -164,7 +164,13 @@ public final class Exporter: Sendable {
           throw ExportError.bulk(error, exportSeq: nil, resumable: false, cohort: cohort.name)
         }
       } else {
-        software = try store.exports(cohort: cohort.name).last { $0.serverSoftware != nil }?.serverSoftware
+        // Later exports skip the check, but the CapabilityStatement is still read (best effort) so that this
+        // export's record and its kick-off log lines name the software that served it.
+        if let capability = try? await client.capabilities() {
+          software = [capability.softwareName, capability.softwareVersion].compactMap { $0 }.joined(separator: " ")
+        } else {
+          software = try store.exports(cohort: cohort.name).last { $0.serverSoftware != nil }?.serverSoftware
+        }
       }
       for line in plan.notes { note(line) }
       export = try createExport(cohort: cohort, plan: plan, options: options, client: client)
@@ -238,6 +244,9 @@ public final class Exporter: Sendable {
       endpoint: endpoint, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy, events: sink)
     let stager = Stager(store: store, exportID: exportID, cohortFolder: workspace.cohortFolder(cohort.name))
     var jobs = try store.jobs(exportID: exportID)
+    // Kick-off log records name the server's software: hand over what was read, or read it (best effort).
+    observed.remember(client.knownCapabilities)
+    if observed.knownCapabilities == nil { _ = try? await observed.capabilities() }
 
     do {
       if resumed {
@@ -304,6 +313,7 @@ public final class Exporter: Sendable {
       var endpoint = client.endpoint
       endpoint.kickoffMethod = .post
       jobClient = BulkClient(endpoint: endpoint, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy, events: sink)
+      jobClient.remember(client.knownCapabilities)
     }
     let folder = workspace.cohortFolder(cohort.name) + "/" + export.folderName + (job.subfolder.isEmpty ? "" : "/" + job.subfolder)
     try Workspace.makePrivateFolder(folder)
@@ -544,6 +554,10 @@ public final class Exporter: Sendable {
       if let statusURL = jobs[index].statusURL, jobs[index].phase != .done {
         do {
           try await client.delete(statusURL: statusURL)
+        } catch BulkError.server(.delete, let status, _, _) where status == 401 || status == 403 {
+          // Read-only scopes (SMART system/*.read) forbid DELETE: nothing is wrong with the export or the token.
+          note(
+            "note: the server does not let this client delete finished export jobs (HTTP \(status)); nothing is wrong — the files expire on the server's own schedule")
         } catch {
           note("warning: DELETE of a finished server job failed (\(describe(error))); the export is committed")
         }

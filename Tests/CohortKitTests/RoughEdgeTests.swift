@@ -1,0 +1,54 @@
+import BulkServer
+import CohortKit
+import FHIRBulk
+import Foundation
+import Testing
+
+/// Rough edges of issue 15 that live in the export flow: hints that match the real cause, and the
+/// server software recorded in every kick-off record of `log.ndjson`.
+@Suite("Rough edges (issue 15)")
+struct RoughEdgeTests {
+  @Test("C36: a 403 to DELETE of a finished job (read-only SMART scopes) is a calm note, not a hint about scopes")
+  func forbiddenDeleteIsHarmless() async throws {
+    try await withFixture({ $0.faults.deleteForbidden = true }) { f in
+      try f.addCohort("dm")
+      let out = try await f.export("dm")
+      #expect(out.export.phase == .committed)
+      let deletes = await f.requests.filter { $0.method == "DELETE" }
+      #expect(!deletes.isEmpty, "the client should still tell the server the files may go")
+      let notes = f.notes.value
+      #expect(notes.contains { $0.contains("does not let this client delete finished export jobs (HTTP 403)") }, "\(notes)")
+      #expect(!notes.contains { $0.contains("scopes or the Group") || $0.hasPrefix("warning: DELETE") }, "\(notes)")
+      // The error text itself names the cause wherever it surfaces (e.g. `export --cancel`).
+      let error = BulkError.server(operation: .delete, status: 403, outcome: nil, body: nil)
+      #expect(!error.description.contains("scopes or the Group"))
+      #expect(error.description.contains("does not let this client delete export jobs"))
+    }
+  }
+
+  @Test("log.ndjson names the server software in every kick-off record: first export, incremental, joiners' job")
+  func serverSoftwareInEveryKickoff() async throws {
+    try await withFixture { f in
+      try f.addCohort("everyone", group: "all-patients")
+      let first = try await f.export("everyone")
+      let report = try await f.server.advance(days: 2)
+      #expect(!(report.joined["all-patients"] ?? []).isEmpty, "the advance should bring joiners (a POST patient= job)")
+      let second = try await f.incremental("everyone")
+      for outcome in [first, second] {
+        let text = try String(contentsOfFile: outcome.folder + "/log.ndjson", encoding: .utf8)
+        let kickoffs = text.split(separator: "\n").compactMap { line -> [String: Any]? in
+          guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            object["eventId"] as? String == "kickoff"
+          else { return nil }
+          return object["eventDetail"] as? [String: Any]
+        }
+        #expect(kickoffs.count == (outcome.export.seq == 1 ? 1 : 2), "\(outcome.export.seq): \(kickoffs.count) kick-off records")
+        for detail in kickoffs {
+          #expect((detail["softwareName"] as? String)?.isEmpty == false, "export #\(outcome.export.seq): \(detail)")
+          #expect(detail["fhirVersion"] as? String != nil, "export #\(outcome.export.seq): \(detail)")
+        }
+        #expect(outcome.export.serverSoftware?.isEmpty == false)
+      }
+    }
+  }
+}
