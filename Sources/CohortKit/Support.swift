@@ -8,6 +8,21 @@ extension Workspace {
 }
 
 /// Resource type lists given by users (`--types`, `--type`).
+/// What a result column holds: decides the JSON type of its cells (`--format json`); text formats print cells as
+/// they are. Counts are integers and names and ids text, whatever they look like (a cohort named `123` stays "123").
+public enum ColumnKind: Sendable, Equatable {
+  /// Names, ids, dates, free text: JSON strings ("" is null).
+  case text
+  /// Counts and sequence numbers: JSON integers ("" and non-numbers such as "—" are null).
+  case integer
+  /// Measured values: JSON numbers.
+  case number
+  /// true / false.
+  case boolean
+  /// Cells that are JSON text already (a view's collection column), written as they are.
+  case json
+}
+
 public enum ResourceTypes {
   /// Splits `A,B` (and repeated values), trims, drops duplicates, checks each name's syntax.
   public static func parseList(_ text: String?) throws -> [String] {

@@ -17,6 +17,19 @@ public struct ViewSpec: Sendable {
   public var resource: String { definition.resource }
   public var name: String? { definition.name }
   public var columnNames: [String] { definition.columns.map(\.name) }
+  /// Per column, what its cells hold (from the column's declared FHIR type): the JSON type of `--format json`.
+  public var columnKinds: [ColumnKind] {
+    definition.columns.map { column in
+      if column.collection { return .json }
+      switch column.type {
+      case "integer", "positiveInt", "unsignedInt", "integer64": return .integer
+      case "decimal": return .number
+      case "boolean": return .boolean
+      default: return .text
+      }
+    }
+  }
+
   /// Per column: "name type → SQL type".
   public var columnSummary: [[String]] {
     definition.columns.map { [$0.name, ($0.type ?? "") + ($0.collection ? " (collection)" : ""), $0.sqlType] }
@@ -395,12 +408,23 @@ public enum ViewAnalysis {
   }
 
   /// One read-only statement over the cohort's materialized views.
-  public static func query(workspace: Workspace, cohort: String, sql: String) throws -> (columns: [String], rows: [[String]]) {
+  /// Each column's kind comes from SQLite's value types (integers stay integers, text stays text).
+  public static func query(
+    workspace: Workspace, cohort: String, sql: String
+  ) throws -> (columns: [String], kinds: [ColumnKind], rows: [[String]]) {
     let path = databasePath(workspace: workspace, cohort: cohort)
     guard FileManager.default.fileExists(atPath: path) else {
       throw KitError.failed("cohort '\(cohort)' has no materialized views yet; run `view materialize NAME \(cohort)` first")
     }
-    return try AnalysisDatabase(path: path, readOnly: true).query(sql)
+    let result = try AnalysisDatabase(path: path, readOnly: true).query(sql)
+    let kinds = result.storage.map { storage -> ColumnKind in
+      switch storage {
+      case .integer: return .integer
+      case .real: return .number
+      case .text, .blob, .mixed, .null: return .text
+      }
+    }
+    return (result.columns, kinds, result.rows)
   }
 
   /// Tables materialized for a cohort, with their snapshots.

@@ -187,7 +187,7 @@ struct HistoryCommand: ShellCommand {
           "export", "started", "kind", "types", "since", "type filters", "status host", "transactionTime", "files",
           "resources", "bytes", "duration", "outcome", "deletions", "error / note",
         ],
-        rows: rows), format: output.format)
+        rows: rows, integers: ["files", "resources", "bytes"]), format: output.format)
     if chart, TerminalCharts.enabled(session, format: output.format) {
       session.print(try TerminalCharts.history(cohort: cohort, store: store, pinned: session.pinnedLatest))
     }
@@ -213,7 +213,9 @@ struct SnapshotsCommand: ShellCommand {
       return ["#\(s.seq)", s.kind, s.since ?? "", s.transactionTime ?? "", String(s.files), String(s.resources), String(total), s.outcome ?? ""]
     }
     session.emit(
-      Table(columns: ["snapshot", "kind", "since", "transactionTime", "files", "downloaded", "in cohort", "outcome"], rows: rows),
+      Table(
+        columns: ["snapshot", "kind", "since", "transactionTime", "files", "downloaded", "in cohort", "outcome"], rows: rows,
+        integers: ["files", "downloaded", "in cohort"]),
       format: output.format)
   }
 }

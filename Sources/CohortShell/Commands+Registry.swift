@@ -215,7 +215,7 @@ struct CohortList: ShellCommand {
       ])
     }
     session.emit(
-      Table(columns: ["name", "server", "group", "types", "snapshots", "last export"], rows: rows), format: output.format)
+      Table(columns: ["name", "server", "group", "types", "snapshots", "last export"], rows: rows, integers: ["snapshots"]), format: output.format)
   }
 }
 

@@ -178,7 +178,7 @@ struct AdvanceCommand: ShellCommand {
       rows.append(["Group/\(group) members", String(report.joined[group]?.count ?? 0), "", String(report.left[group]?.count ?? 0)])
     }
     session.note("server clock is now \(report.clock)")
-    session.emit(Table(columns: ["type", "added", "updated", "deleted"], rows: rows), format: output.format)
+    session.emit(Table(columns: ["type", "added", "updated", "deleted"], rows: rows, integers: ["added", "updated", "deleted"]), format: output.format)
   }
 }
 

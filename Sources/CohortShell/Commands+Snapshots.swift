@@ -36,7 +36,7 @@ struct SummaryCommand: ShellCommand {
         let median = counts.isEmpty ? 0 : counts[counts.count / 2]
         return [type, String(counts.count), String(counts.first ?? 0), String(median), String(counts.last ?? 0)]
       }
-      session.emit(Table(columns: ["type", "patients", "min", "median", "max"], rows: rows), format: output.format)
+      session.emit(Table(columns: ["type", "patients", "min", "median", "max"], rows: rows, integers: ["patients", "min", "median", "max"]), format: output.format)
       return
     }
     let (snap, rows) = try snapshots.summary(cohort: target, at: at)
@@ -45,7 +45,7 @@ struct SummaryCommand: ShellCommand {
     if session.effectiveFormat == .table && output.format == nil {
       session.print("snapshot #\(snap.seq) (\(snap.kind), transactionTime \(snap.transactionTime ?? "?"))")
     }
-    session.emit(Table(columns: ["type", "resources", "change"], rows: table), format: output.format)
+    session.emit(Table(columns: ["type", "resources", "change"], rows: table, integers: ["resources", "change"]), format: output.format)
     if chart, TerminalCharts.enabled(session, format: output.format) {
       session.print(try TerminalCharts.summary(cohort: target, upTo: snap.seq, store: store, pinned: session.pinnedLatest))
     }
@@ -83,7 +83,7 @@ struct SummaryCommand: ShellCommand {
     }
     var rows = counts.keys.sorted().map { [$0, String(counts[$0] ?? 0)] }
     rows.append(["total", String(counts.values.reduce(0, +))])
-    session.emit(Table(columns: ["type", "resources"], rows: rows), format: output.format)
+    session.emit(Table(columns: ["type", "resources"], rows: rows, integers: ["resources"]), format: output.format)
   }
 }
 
@@ -126,7 +126,7 @@ struct DiffCommand: ShellCommand {
       [t, String(diff.added[t]?.count ?? 0), String(diff.changed[t]?.count ?? 0), String(diff.removed[t]?.count ?? 0), String(diff.unchanged[t] ?? 0)]
     }
     rows.append(["members", String(diff.joined.count), "", String(diff.left.count), ""])
-    session.emit(Table(columns: ["type", "added", "changed", "removed", "unchanged"], rows: rows), format: output.format)
+    session.emit(Table(columns: ["type", "added", "changed", "removed", "unchanged"], rows: rows, integers: ["added", "changed", "removed", "unchanged"]), format: output.format)
   }
 }
 

@@ -216,7 +216,8 @@ struct ViewMaterialize: ShellCommand {
     session.emit(
       Table(
         columns: ["table", "rows", "snapshot", "transactionTime", "view sha256"],
-        rows: [[meta.table, String(meta.rows), "#\(meta.snapshotSeq)", meta.transactionTime ?? "", String(meta.viewSHA256.prefix(12))]]),
+        rows: [[meta.table, String(meta.rows), "#\(meta.snapshotSeq)", meta.transactionTime ?? "", String(meta.viewSHA256.prefix(12))]],
+        integers: ["rows"]),
       format: output.format)
   }
 }
@@ -242,7 +243,7 @@ struct ViewDiff: ShellCommand {
       session.print("#\(a.seq) → #\(b.seq): \(added.count) rows added, \(removed.count) removed")
     }
     let rows = added.map { ["+"] + $0.cells } + removed.map { ["-"] + $0.cells }
-    session.emit(Table(columns: ["change"] + spec.columnNames, rows: rows), format: output.format)
+    session.emit(Table(columns: ["change"] + spec.columnNames, kinds: [.text] + spec.columnKinds, rows: rows), format: output.format)
   }
 }
 
@@ -256,8 +257,8 @@ struct SQLCommand: ShellCommand {
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
-    let (columns, rows) = try ViewAnalysis.query(workspace: session.workspace, cohort: cohort, sql: statement)
-    session.emit(Table(columns: columns, rows: rows), format: output.format)
+    let result = try ViewAnalysis.query(workspace: session.workspace, cohort: cohort, sql: statement)
+    session.emit(Table(columns: result.columns, kinds: result.kinds, rows: result.rows), format: output.format)
   }
 }
 

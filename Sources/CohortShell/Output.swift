@@ -6,12 +6,27 @@ public enum OutputFormat: String, CaseIterable, Sendable {
   case table, plain, json, csv
 }
 
-/// A result table: what commands return and reporters render.
+/// A result table: what commands return and reporters render. Every column has a kind, so `--format json` writes
+/// counts as numbers and names and ids as strings, whatever they look like (a cohort named `123` stays "123").
 public struct Table: Sendable, Equatable {
+  public typealias Kind = ColumnKind
+
   public var columns: [String]
+  public var kinds: [Kind]
   public var rows: [[String]]
-  public init(columns: [String], rows: [[String]]) {
+
+  /// A table whose columns named in `integers` hold counts; every other column is text.
+  public init(columns: [String], rows: [[String]], integers: Set<String> = []) {
     self.columns = columns
+    self.rows = rows
+    self.kinds = columns.map { integers.contains($0) ? .integer : .text }
+  }
+
+  /// A table with one kind per column (e.g. from SQLite's value types).
+  public init(columns: [String], kinds: [Kind], rows: [[String]]) {
+    precondition(kinds.count == columns.count, "one kind per column")
+    self.columns = columns
+    self.kinds = kinds
     self.rows = rows
   }
 
@@ -45,17 +60,22 @@ public struct Table: Sendable, Equatable {
       return ([columns] + rows).map { $0.map(field).joined(separator: ",") }.joined(separator: "\n") + "\n"
     case .json:
       let objects = rows.map { row in
-        Dictionary(uniqueKeysWithValues: zip(columns, row).map { ($0.0, jsonValue($0.1)) })
+        Dictionary(uniqueKeysWithValues: zip(columns.indices, row).map { (columns[$0.0], Self.jsonValue($0.1, kinds[$0.0])) })
       }
       return JSON.encode(objects) + "\n"
     }
   }
 
-  /// Numbers stay numbers in JSON output; everything else is a string; "" is null.
-  private func jsonValue(_ s: String) -> JSON.Value {
+  /// A cell as JSON, by its column's kind: never a guess from how the text looks.
+  static func jsonValue(_ s: String, _ kind: Kind) -> JSON.Value {
     if s.isEmpty { return .null }
-    if let n = Int(s), String(n) == s { return .number(Double(n)) }
-    return .string(s)
+    switch kind {
+    case .text: return .string(s)
+    case .integer: return Int64(s).map { .number(Double($0)) } ?? .null
+    case .number: return Double(s).map { .number($0) } ?? .null
+    case .boolean: return s == "true" ? .bool(true) : s == "false" ? .bool(false) : .null
+    case .json: return .raw(s)
+    }
   }
 }
 
@@ -68,6 +88,8 @@ public enum JSON {
     case string(String)
     case array([Value])
     case object([(String, Value)])
+    /// JSON text written as it is (a view's collection cell, already JSON).
+    case raw(String)
 
     public static func == (a: Value, b: Value) -> Bool { JSON.encode(a) == JSON.encode(b) }
   }
@@ -84,6 +106,7 @@ public enum JSON {
       if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
       return String(d)
     case .string(let s): return quote(s)
+    case .raw(let text): return text
     case .array(let items): return "[" + items.map(encode).joined(separator: ",") + "]"
     case .object(let pairs): return "{" + pairs.map { quote($0.0) + ":" + encode($0.1) }.joined(separator: ",") + "}"
     }

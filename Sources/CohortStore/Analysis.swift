@@ -162,36 +162,52 @@ public final class AnalysisDatabase: Sendable {
   }
 
   /// Runs one read-only SQL statement; a statement that would write is refused before it runs.
-  public func query(_ sql: String) throws -> (columns: [String], rows: [[String]]) {
+  /// The rows as text, and per column the storage class its non-null values share (`.mixed` when they differ).
+  public func query(_ sql: String) throws -> (columns: [String], storage: [StorageClass], rows: [[String]]) {
     do {
       return try queue.read { db in
         let statement = try db.makeStatement(sql: sql)
         guard statement.isReadonly else { throw AnalysisError.writeRefused }
         let columns = statement.columnNames
         var rows: [[String]] = []
+        var storage = [StorageClass](repeating: .null, count: columns.count)
+        func seen(_ k: Int, _ c: StorageClass) {
+          storage[k] = storage[k] == .null || storage[k] == c ? c : .mixed
+        }
         let cursor = try Row.fetchCursor(statement)
         while let row = try cursor.next() {
           rows.append(
             (0..<columns.count).map { k in
-              switch row[k] as DatabaseValue {
-              case let v where v.isNull: return ""
-              case let v:
-                switch v.storage {
-                case .int64(let i): return String(i)
-                case .double(let d): return String(d)
-                case .string(let s): return s
-                case .blob(let b): return "<\(b.count) bytes>"
-                case .null: return ""
-                }
+              switch (row[k] as DatabaseValue).storage {
+              case .int64(let i):
+                seen(k, .integer)
+                return String(i)
+              case .double(let d):
+                seen(k, .real)
+                return String(d)
+              case .string(let s):
+                seen(k, .text)
+                return s
+              case .blob(let b):
+                seen(k, .blob)
+                return "<\(b.count) bytes>"
+              case .null: return ""
               }
             })
         }
-        return (columns, rows)
+        return (columns, storage, rows)
       }
     } catch let error as DatabaseError {
       throw AnalysisError.sql(error.message ?? "\(error.resultCode)")
     }
   }
+}
+
+/// SQLite's storage class of a result column's values.
+public enum StorageClass: Sendable, Equatable {
+  case null, integer, real, text, blob
+  /// Values of different classes in one column.
+  case mixed
 }
 
 /// Errors of `sql` over an analysis database.

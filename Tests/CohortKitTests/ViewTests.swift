@@ -192,6 +192,11 @@ struct ViewTests {
         workspace: f.workspace, cohort: "everyone",
         sql: "SELECT count(*) FROM hba1c h JOIN patient_demographics p USING (patient_id)")
       #expect(joined.rows == [[String(rows1.count)]])
+      // Each column's kind comes from SQLite's storage classes: `--format json` writes numbers and text as such.
+      #expect(joined.kinds == [.integer])
+      let mixed = try ViewAnalysis.query(
+        workspace: f.workspace, cohort: "everyone", sql: "SELECT patient_id, value, '123' AS label FROM hba1c LIMIT 2")
+      #expect(mixed.kinds == [.text, .number, .text])
       let recorded = try ViewAnalysis.materialized(workspace: f.workspace, cohort: "everyone")
       #expect(recorded.map(\.table) == ["hba1c", "patient_demographics"])
 

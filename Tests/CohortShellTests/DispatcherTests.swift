@@ -18,6 +18,22 @@ import Testing
     #expect(h.stdout.contains("name  url                          auth  kickoff\n----"))
   }
 
+  @Test("--format json is typed by column: a cohort named 123 and Group 456 stay strings, counts are numbers")
+  func jsonIsTypedByColumn() async throws {
+    let h = try Harness()
+    #expect(try await h.run("server add prod https://fhir.example.org/r4/") == 0)
+    #expect(try await h.run("cohort add 123 --server prod --group 456") == 0)
+    #expect(try await h.run("cohort list --format json") == 0)
+    #expect(h.stdout.contains(#""group":"456""#), "\(h.stdout)")
+    #expect(h.stdout.contains(#""name":"123""#), "\(h.stdout)")
+    #expect(h.stdout.contains(#""snapshots":0"#), "\(h.stdout)")
+    // Resource ids that look like numbers stay strings; counts and signed changes are numbers; "" is null.
+    let table = Table(columns: ["id", "resources", "change"], rows: [["007", "12", "+3"], ["42", "0", ""]], integers: ["resources", "change"])
+    #expect(table.render(.json) == #"[{"change":3,"id":"007","resources":12},{"change":null,"id":"42","resources":0}]"# + "\n")
+    let view = Table(columns: ["n", "ok", "codes"], kinds: [.number, .boolean, .json], rows: [["6.5", "true", #"["a","b"]"#]])
+    #expect(view.render(.json) == #"[{"codes":["a","b"],"n":6.5,"ok":true}]"# + "\n")
+  }
+
   @Test func unknownCommandSuggestsTheNearestAndIsAUsageError() async throws {
     let h = try Harness()
     #expect(try await h.run("sever list") == ExitStatus.usage)
