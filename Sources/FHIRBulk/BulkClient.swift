@@ -136,7 +136,12 @@ public final class BulkClient: Sendable {
       guard severity == "warning" || severity == "information" else { continue }
       let what = redact([issue.code, issue.message].compactMap { $0 }.joined(separator: ": "))
       let fresh = surfaced.withLock { $0.insert(severity + " " + what).inserted }
-      if fresh { emit(.warning("server \(severity) (\(source)): \(what)")) }
+      guard fresh else { continue }
+      if severity == "warning" {
+        emit(.warning("server warning (\(source)): \(what)"))
+      } else {
+        emit(.information("the server says (\(source)): \(what)"))
+      }
     }
   }
 

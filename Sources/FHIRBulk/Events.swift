@@ -77,5 +77,7 @@ public enum BulkEvent: Sendable, Equatable {
   case downloadComplete(DownloadedFile)
   case downloadError(url: String, message: String)
   case warning(String)
+  /// An `information` issue of a server OperationOutcome (e.g. "export job accepted"): shown once, not as a warning.
+  case information(String)
   case exportComplete(ExportTotals)
 }

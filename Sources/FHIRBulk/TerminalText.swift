@@ -55,6 +55,7 @@ extension BulkEvent {
       return .downloadComplete(f)
     case .downloadError(let url, let message): return .downloadError(url: e(url), message: e(message))
     case .warning(let w): return .warning(e(w))
+    case .information(let w): return .information(e(w))
     case .exportComplete: return self
     }
   }

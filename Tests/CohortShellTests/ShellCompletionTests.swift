@@ -60,7 +60,7 @@ import Testing
       .filter { !$0.isEmpty }
   }
 
-  @Test(.enabled(if: bash != nil, "bash is not installed"))
+  @Test(.enabled(if: bash != nil || runningInCI, "bash is not installed"))
   func bashCompletesCommandsAndNamesFromTheWorkspace() throws {
     let dir = try Self.fixture()
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -178,7 +178,7 @@ import Testing
 
 /// The same, typed into the interactive shell under a pseudo-terminal (runs in the serial phase of
 /// `make test`: its name matches `TerminalTests`).
-@Suite(.serialized, .enabled(if: Tmux.available, "tmux is not installed (apt-get install tmux)"))
+@Suite(.serialized, .enabled(if: Tmux.available || runningInCI, "tmux is not installed (apt-get install tmux)"))
 struct ShellCompletionTerminalTests {
   @Test func tabAfterACommaAndCtrlLAndClear() throws {
     let dir = try temporaryDirectory()

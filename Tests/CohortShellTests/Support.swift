@@ -105,3 +105,7 @@ func temporaryDirectory() throws -> String {
   try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
   return dir
 }
+
+/// Under CI=true (`.ci/run` installs tmux, groff, bash-completion and has ../shared/data), tests that would skip
+/// for want of a tool or data run instead and fail loudly.
+let runningInCI = ProcessInfo.processInfo.environment["CI"] == "true"

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The interactive shell driven through a real pseudo-terminal (tmux send-keys / capture-pane).
-@Suite(.serialized, .enabled(if: Tmux.available, "tmux is not installed (apt-get install tmux)"))
+@Suite(.serialized, .enabled(if: Tmux.available || runningInCI, "tmux is not installed (apt-get install tmux)"))
 struct TerminalTests {
   @Test func typingCompletionHistoryAndInterrupts() throws {
     let dir = try temporaryDirectory()

@@ -163,7 +163,7 @@ public final class ExportLogWriter: Sendable {
           ("files", .int(Int64(t.files))), ("resources", .int(Int64(t.resources))), ("bytes", .int(t.bytes)),
           ("attachments", .int(0)), ("duration", .int(Int64((t.seconds * 1000).rounded()))),
         ]))
-    case .retry, .warning, .downloadProgress:
+    case .retry, .warning, .information, .downloadProgress:
       return nil
     }
   }

@@ -103,7 +103,7 @@ struct ProgressState {
       bytesDone += f.bytes
     case .downloadError(let url, _): inFlight[url] = nil
     case .exportComplete: phase = "done"
-    case .retry, .warning: break
+    case .retry, .warning, .information: break
     }
   }
 
@@ -161,6 +161,7 @@ public final class PlainReporter: Sendable {
       case .downloadComplete(let f):
         return "downloaded \(f.relativePath): \(f.lines) resources, \(ReportFormat.bytes(f.bytes)) \(s.fileCounter)"
       case .warning(let w): return "warning: \(w)"
+      case .information(let w): return w
       case .exportComplete(let t):
         return "done: \(t.files) files, \(t.resources) resources, \(ReportFormat.bytes(t.bytes)) in \(ReportFormat.duration(.seconds(t.seconds)))"
       }
@@ -194,6 +195,7 @@ public final class TTYReporter: Sendable {
       var above: String? = nil
       switch event {
       case .warning(let w): above = "warning: \(w)"
+      case .information(let w): above = w
       case .retry(let reason, let after): above = "retrying in \(ReportFormat.duration(after)): \(reason)"
       case .downloadError(let url, let message): above = "download failed: \(url): \(message)"
       case .downloadProgress, .statusProgress:

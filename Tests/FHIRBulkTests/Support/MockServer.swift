@@ -331,6 +331,7 @@ final class EventLog: Sendable {
   var all: [BulkEvent] { events.current }
   @Sendable func record(_ e: BulkEvent) { events.withLock { $0.append(e) } }
   var warnings: [String] { all.compactMap { if case .warning(let w) = $0 { return w } else { return nil } } }
+  var information: [String] { all.compactMap { if case .information(let w) = $0 { return w } else { return nil } } }
   var retries: [(String, Duration)] { all.compactMap { if case .retry(let r, let d) = $0 { return (r, d) } else { return nil } } }
 }
 
