@@ -1,5 +1,6 @@
 import CohortStore
 import Foundation
+import Synchronization
 
 /// Errors of the workflows in CohortKit that are not the store's or the protocol's.
 public enum KitError: Error, CustomStringConvertible, Sendable {
@@ -117,13 +118,12 @@ public final class Workspace: Sendable {
   }
 }
 
-/// A lock-protected optional, so `Workspace` stays Sendable.
-final class StoreBox: @unchecked Sendable {
-  private let lock = NSLock()
-  private var stored: Store?
+/// The opened store behind a `Mutex`, so `Workspace` stays Sendable.
+final class StoreBox: Sendable {
+  private let stored = Mutex<Store?>(nil)
   var value: Store? {
-    get { lock.withLock { stored } }
-    set { lock.withLock { stored = newValue } }
+    get { stored.withLock { $0 } }
+    set { stored.withLock { $0 = newValue } }
   }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import CohortKit
 import CohortStore
 import Foundation
+import Synchronization
 import NDJSON
 
 struct SummaryCommand: ShellCommand {
@@ -158,10 +159,9 @@ struct ShowCommand: ShellCommand {
 }
 
 /// Results written by concurrent workers, one slot each.
-final class ResultSlots<T>: @unchecked Sendable {
-  private let lock = NSLock()
-  private var slots: [Result<T, any Error>?]
-  init(count: Int) { slots = Array(repeating: nil, count: count) }
-  func set(_ index: Int, _ value: Result<T, any Error>) { lock.withLock { slots[index] = value } }
-  var all: [Result<T, any Error>?] { lock.withLock { slots } }
+final class ResultSlots<T: Sendable>: Sendable {
+  private let slots: Mutex<[Result<T, any Error>?]>
+  init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
+  func set(_ index: Int, _ value: Result<T, any Error>) { slots.withLock { $0[index] = value } }
+  var all: [Result<T, any Error>?] { slots.withLock { $0 } }
 }

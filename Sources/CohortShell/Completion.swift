@@ -3,6 +3,7 @@ import CohortKit
 import CohortStore
 import FHIRBulk
 import Foundation
+import Synchronization
 
 /// Tab completion: commands, subcommands, options, and names from the store.
 enum Completion {
@@ -84,12 +85,12 @@ enum Completion {
   /// Long option names of a command, from ArgumentParser's own description of the command table.
   static func options(for path: [String]) -> [String] {
     guard let command = CommandTable.command(for: path) else { return ["--help"] }
-    return OptionNames.cache[ObjectIdentifier(command)] ?? OptionNames.load(command)
+    return OptionNames.cache.withLock { $0[ObjectIdentifier(command)] } ?? OptionNames.load(command)
   }
 }
 
 enum OptionNames {
-  nonisolated(unsafe) static var cache: [ObjectIdentifier: [String]] = [:]
+  static let cache = Mutex<[ObjectIdentifier: [String]]>([:])
 
   static func load(_ command: any ParsableCommand.Type) -> [String] {
     // The usage line names every option, e.g. "[--type <type> ...] [--since <since>]".
@@ -103,7 +104,7 @@ enum OptionNames {
       scanner = rest
     }
     let sorted = names.sorted()
-    cache[ObjectIdentifier(command)] = sorted
+    cache.withLock { $0[ObjectIdentifier(command)] = sorted }
     return sorted
   }
 }

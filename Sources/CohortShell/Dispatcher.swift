@@ -2,6 +2,7 @@ import ArgumentParser
 import CohortKit
 import CohortStore
 import Foundation
+import Synchronization
 
 /// The command table: the same grammar for argv, the REPL, `-c`, scripts and stdin.
 struct CohortCommands: ParsableCommand {
@@ -48,6 +49,8 @@ enum CommandTable {
 struct QuitRequest: Error {}
 
 /// Runs commands and scripts against one session.
+// @unchecked: for the same reason as `Session` (one command at a time; `scriptBase`/`frozenRecord` are set and
+// cleared around the awaited run of a script).
 public final class Shell: @unchecked Sendable {
   public let session: Session
   static let maxIncludeDepth = 16
@@ -129,13 +132,13 @@ public final class Shell: @unchecked Sendable {
   public private(set) var quitRequested = false
 
   /// Executes a parsed command as a cancellable task (Ctrl-C cancels it).
-  private func execute(_ command: any ShellCommand, at location: SourceLocation?) async -> Int32 {
+  private func execute(_ command: sending any ShellCommand, at location: SourceLocation?) async -> Int32 {
     if command is QuitCommand { return run(quit: location) }
     let session = self.session
-    let box = UncheckedBox(command)
+    // The parsed command is not Sendable (ArgumentParser's property wrappers); `sending` moves it into its task.
     let task = Task { () -> Int32 in
       do {
-        try await box.value.execute(in: session)
+        try await command.execute(in: session)
         return ExitStatus.ok
       } catch {
         return Shell.report(error, session: session, at: location)
@@ -414,12 +417,6 @@ struct QuitCommand: ShellCommand {
   func execute(in session: Session) async throws {}
 }
 
-/// Moves a parsed command (a value type that is not declared Sendable) into its task.
-struct UncheckedBox<T>: @unchecked Sendable {
-  let value: T
-  init(_ value: T) { self.value = value }
-}
-
 struct SleepCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "sleep", abstract: "Wait a number of seconds (Ctrl-C interrupts), e.g. between steps of a script.")
@@ -483,8 +480,7 @@ extension Shell {
   /// One command of a frozen replay: state-changing commands print what they printed in the recorded run;
   /// analysis commands run against the snapshots that existed at that point.
   func runFrozen(words: [String], at location: SourceLocation?, record: FrozenReplay) async -> Int32 {
-    let index = record.next
-    record.next += 1
+    let index = record.takeNext()
     guard index < record.record.commands.count else {
       session.error("this command is not in the run record (the notebook changed since it was recorded)", at: location)
       return ExitStatus.failed
@@ -509,9 +505,16 @@ extension Shell {
 }
 
 /// The state of a frozen replay in progress.
-final class FrozenReplay: @unchecked Sendable {
+final class FrozenReplay: Sendable {
   let record: RunRecord
-  var next = 0
+  private let cursor = Mutex(0)
+  /// The index of the next recorded step, moving the cursor on.
+  func takeNext() -> Int {
+    cursor.withLock { next in
+      defer { next += 1 }
+      return next
+    }
+  }
   var variables: [String: String] {
     var out = record.variables
     if out["server_url"] == nil, let url = record.servers.first?.baseURL { out["server_url"] = url }

@@ -1,15 +1,24 @@
 import CCohortSupport
 import Foundation
+import Synchronization
 
 /// Ctrl-C: cancels the running command (which leaves the store consistent) and returns to the
 /// prompt; at the prompt it clears the line (see `cohort_getc`); with no command running in a
 /// non-interactive run, it exits 130.
-final class Interrupts: @unchecked Sendable {
+final class Interrupts: Sendable {
   static let shared = Interrupts()
-  private let lock = NSLock()
-  private var cancelCurrent: (@Sendable () -> Void)?
-  private var seen = 0
-  var interactive = false
+  private struct State {
+    var cancelCurrent: (@Sendable () -> Void)?
+    var seen = 0
+    var interactive = false
+  }
+  private let state = Mutex(State())
+
+  /// At the REPL's prompt Ctrl-C clears the line; elsewhere, with no command running, it exits 130.
+  var interactive: Bool {
+    get { state.withLock { $0.interactive } }
+    set { state.withLock { $0.interactive = newValue } }
+  }
 
   func install() {
     cohort_install_sigint()
@@ -24,15 +33,15 @@ final class Interrupts: @unchecked Sendable {
   }
 
   func setCurrent(_ cancel: (@Sendable () -> Void)?) {
-    lock.withLock { cancelCurrent = cancel }
+    state.withLock { $0.cancelCurrent = cancel }
   }
 
   private func poll() {
     let total = cohort_sigint_total()
-    let cancel = lock.withLock { () -> (@Sendable () -> Void)?? in
-      guard total != seen else { return .none }
-      seen = total
-      return .some(cancelCurrent)
+    let (cancel, interactive) = state.withLock { s -> ((@Sendable () -> Void)??, Bool) in
+      guard total != s.seen else { return (.none, s.interactive) }
+      s.seen = total
+      return (.some(s.cancelCurrent), s.interactive)
     }
     guard case .some(let current) = cancel else { return }
     if let current {

@@ -41,6 +41,9 @@ public struct FDWriter: Sendable {
 }
 
 /// The state one shell session carries between commands (REPL, script, `-c`).
+// @unchecked: commands run one at a time and each awaits its own task, so one task touches the session's vars at a
+// time; the closures handed to engines (events, progress) only use the Sendable FDWriters. Issue 13 item 6 (main-actor
+// isolation) is what removes it.
 public final class Session: @unchecked Sendable {
   public var workspace: Workspace
   public let environment: [String: String]

@@ -1,14 +1,12 @@
-import Foundation
+import Synchronization
 
-/// A value behind a lock, for the few pieces of mutable state a `Sendable` class needs.
-final class Locked<Value>: @unchecked Sendable {
-  private let lock = NSLock()
-  private var value: Value
-  init(_ value: Value) { self.value = value }
-  func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-    lock.lock()
-    defer { lock.unlock() }
-    return try body(&value)
+/// A value behind the standard library's `Mutex`, for the few pieces of mutable state a `Sendable` class needs.
+/// A class (not the `~Copyable` `Mutex` itself) so it can be captured by `@Sendable` closures and shared.
+final class Locked<Value: Sendable>: Sendable {
+  private let mutex: Mutex<Value>
+  init(_ value: Value) { mutex = Mutex(value) }
+  func withLock<R>(_ body: (inout sending Value) throws -> sending R) rethrows -> sending R {
+    try mutex.withLock(body)
   }
   var current: Value { withLock { $0 } }
 }
