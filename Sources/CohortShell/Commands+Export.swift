@@ -8,7 +8,7 @@ extension Session {
   /// The client factory for this session (auth from the environment; SMART plugged in when built).
   var clientFactory: ClientFactory {
     var factory = ClientFactory(environment: environment)
-    factory.smartProvider = SmartSupport.provider(environment: environment, warn: { [weak self] in self?.warn($0) })
+    factory.warn = { [weak self] in self?.warn($0) }
     return factory
   }
 
@@ -249,30 +249,30 @@ struct ServerCheck: ShellCommand {
 
   func execute(in session: Session) async throws {
     let store = try session.store(create: false)
-    let server = try store.server(named: name)
-    let client = try session.clientFactory.client(for: server, events: { _ in })
-    var rows: [[String]] = [["server", server.name], ["url", server.baseURL], ["auth", server.authKind.rawValue]]
-    if let smart = client.endpoint.auth as? SMARTTokenProvider {
-      let report = try await smart.check(client: client)
-      for line in report.lines {
-        let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-        rows.append(parts.count == 2 ? parts : ["smart", line])
-      }
-    } else if let auth = client.endpoint.auth {
-      _ = try await auth.token(forceRenew: false)
+    let report = try await ServerDiagnostics.check(server: try store.server(named: name), factory: session.clientFactory)
+    var rows: [[String]] = [["server", report.server], ["url", report.url], ["auth", report.auth]]
+    if let smart = report.smart {
+      rows += [
+        ["token endpoint", "\(smart.tokenEndpoint) (from \(smart.tokenEndpointSource))"],
+        ["scope requested", smart.scopeRequested],
+        ["scope granted", smart.scopeGranted.isEmpty ? "(none)" : smart.scopeGranted],
+        ["token lifetime", "\(smart.tokenLifetimeSeconds) s"],
+      ]
+      if !smart.signingAlgorithms.isEmpty { rows.append(["signing algorithms", smart.signingAlgorithms.joined(separator: ", ")]) }
+      rows.append(["server", smart.server])
+      rows.append(["export operations", smart.exportOperations.isEmpty ? "(none declared)" : smart.exportOperations.joined(separator: ", ")])
+      rows.append(["resource types", String(smart.resourceTypeCount)])
+      rows += smart.warnings.map { ["warning", $0] }
+    } else if report.tokenAvailable == true {
       rows.append(["token", "available (not shown)"])
     }
-    let capability: CapabilitySummary
-    do {
-      capability = try await client.capabilities()
-    } catch let error as BulkError {
-      throw ExportError.bulk(error, exportSeq: nil, resumable: false, cohort: "")
+    rows.append(["software", report.software])
+    rows.append(["fhirVersion", report.fhirVersion ?? ""])
+    rows.append(["export levels", report.exportLevels.joined(separator: ", ")])
+    rows.append(["resource types", report.resourceTypes.joined(separator: ",")])
+    let filterable = report.typeFilterParameters.keys.sorted().map {
+      "\($0)(\(report.typeFilterParameters[$0]!.joined(separator: ",")))"
     }
-    rows.append(["software", [capability.softwareName, capability.softwareVersion].compactMap { $0 }.joined(separator: " ")])
-    rows.append(["fhirVersion", capability.fhirVersion ?? ""])
-    rows.append(["export levels", capability.exportOperations.sorted().joined(separator: ", ")])
-    rows.append(["resource types", capability.resourceTypes.sorted().joined(separator: ",")])
-    let filterable = capability.searchParams.keys.sorted().map { "\($0)(\(capability.searchParams[$0]!.sorted().joined(separator: ",")))" }
     rows.append(["_typeFilter params", filterable.joined(separator: " ")])
     session.emit(Table(columns: ["field", "value"], rows: rows), format: output.format)
   }

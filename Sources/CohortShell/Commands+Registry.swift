@@ -1,7 +1,6 @@
 import ArgumentParser
 import CohortKit
 import CohortStore
-import FHIRBulk
 import Foundation
 
 /// A command the shell can run. ArgumentParser parses it; `execute` runs it against the session.
@@ -76,7 +75,7 @@ struct ServerAdd: ShellCommand {
         name: name, baseURL: base, authKind: auth, tokenEnv: tokenEnv,
         tokenFile: tokenFile.map { Workspace.absolutePath($0) }, clientID: clientID, keyPath: keyPath,
         keyAlg: alg, keyID: kid, scope: scope, tokenURL: tokenURL, kickoffMethod: kickoff.rawValue))
-    if let keyPath, let warning = SMARTKey.permissionWarning(path: keyPath) { session.warn(warning) }
+    if let keyPath, let warning = Keys.permissionWarning(path: keyPath) { session.warn(warning) }
     session.note("added server \(name) → \(base)")
   }
 }

@@ -2,7 +2,6 @@ import ArgumentParser
 import BulkServer
 import CohortKit
 import CohortStore
-import FHIRBulk
 import Dispatch
 import Foundation
 import Synchronization
@@ -182,24 +181,6 @@ struct AdvanceCommand: ShellCommand {
   }
 }
 
-/// SMART Backend Services: builds a token provider from a server's settings (the key by path).
-enum SmartSupport {
-  static func provider(environment: [String: String], warn: @escaping @Sendable (String) -> Void)
-    -> (@Sendable (CohortStore.ServerRecord) throws -> any FHIRBulk.AccessTokenProvider)?
-  {
-    { server in
-      guard let clientID = server.clientID, let keyPath = server.keyPath else {
-        throw KitError.invalidArgument("server '\(server.name)' uses --auth smart but has no --client-id/--key")
-      }
-      let key = try SMARTKey.load(
-        path: keyPath, algorithm: server.keyAlg.flatMap(SMARTAlgorithm.init(name:)), kid: server.keyID)
-      return SMARTTokenProvider(
-        baseURL: server.baseURL, clientID: clientID, key: key, scope: server.scope, tokenURL: server.tokenURL,
-        warn: warn)
-    }
-  }
-}
-
 struct KeygenCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "keygen",
@@ -208,11 +189,9 @@ struct KeygenCommand: ShellCommand {
   @Option(help: "Where to write the private key (never overwritten).") var out: String
 
   func execute(in session: Session) async throws {
-    guard let algorithm = SMARTAlgorithm(name: alg) else { throw ValidationError("--alg must be ES384 or RS384") }
-    let (pem, key) = try SMARTKey.generate(algorithm)
     let path = Workspace.absolutePath(out)
-    try SMARTKey.writePrivateKey(pem, to: path)
-    session.note("wrote \(algorithm.rawValue) private key to \(path) (mode 0600); kid \(key.kid). Register this JWKS with the server:")
-    session.print(key.publicJWKS())
+    let key = try Keys.generate(algorithm: alg, path: path)
+    session.note("wrote \(key.algorithm) private key to \(path) (mode 0600); kid \(key.kid). Register this JWKS with the server:")
+    session.print(key.jwks)
   }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import CohortKit
 import CohortStore
-import FHIRBulk
 import Foundation
 import Synchronization
 
@@ -53,7 +52,7 @@ enum Completion {
   static func values(for option: String, session: Session) -> [String] {
     switch option {
     case "--server": return names(session) { try $0.servers().map(\.name) }
-    case "--type", "--types": return FHIRResourceTypes.r4.sorted()
+    case "--type", "--types": return ResourceTypes.r4
     case "--format": return OutputFormat.allCases.map(\.rawValue)
     case "--auth": return ["none", "bearer", "smart"]
     case "--kickoff": return ["get", "post"]
@@ -175,6 +174,6 @@ extension CompletionKind {
 
   /// FHIR R4 resource types; after a comma, the next item of the list (`Patient,Cond` → `Patient,Condition`).
   static var resourceTypes: CompletionKind {
-    .custom { _, _, prefix in Completion.commaList(prefix, from: FHIRResourceTypes.r4.sorted()) }
+    .custom { _, _, prefix in Completion.commaList(prefix, from: ResourceTypes.r4) }
   }
 }

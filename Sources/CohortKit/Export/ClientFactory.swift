@@ -6,8 +6,8 @@ import Foundation
 public struct ClientFactory: Sendable {
   public var environment: [String: String]
   public var userAgent = "cohort/0.1 (FHIR Bulk Data client)"
-  /// Extra token providers by auth kind (SMART plugs in here).
-  public var smartProvider: (@Sendable (ServerRecord) throws -> any AccessTokenProvider)?
+  /// Where SMART discovery and token warnings go (the shell prints them).
+  public var warn: @Sendable (String) -> Void = { _ in }
   public var pollPolicy = PollPolicy()
   public var downloadPolicy = DownloadPolicy()
 
@@ -35,10 +35,15 @@ public struct ClientFactory: Sendable {
       }
       throw ExportError.missingToken("server '\(server.name)' has --auth bearer but no token source")
     case .smart:
-      guard let smartProvider else {
-        throw ExportError.failed("SMART Backend Services is not available in this build")
+      // SMART Backend Services: the key by path, loaded when a client is built (never stored in the workspace).
+      guard let clientID = server.clientID, let keyPath = server.keyPath else {
+        throw KitError.invalidArgument("server '\(server.name)' uses --auth smart but has no --client-id/--key")
       }
-      return try smartProvider(server)
+      let key = try SMARTKey.load(
+        path: keyPath, algorithm: server.keyAlg.flatMap(SMARTAlgorithm.init(name:)), kid: server.keyID)
+      return SMARTTokenProvider(
+        baseURL: server.baseURL, clientID: clientID, key: key, scope: server.scope, tokenURL: server.tokenURL,
+        warn: warn)
     }
   }
 
