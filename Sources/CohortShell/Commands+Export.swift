@@ -1,7 +1,6 @@
 import ArgumentParser
 import CohortKit
 import CohortStore
-import FHIRBulk
 import Foundation
 
 extension Session {
@@ -13,7 +12,7 @@ extension Session {
   }
 
   /// Renders protocol events: a redrawn line on a terminal, plain milestone lines otherwise.
-  func eventHandler() -> (@Sendable (BulkEvent) -> Void, @Sendable () -> Void) {
+  func eventHandler() -> (@Sendable (ExportEvent) -> Void, @Sendable () -> Void) {
     let writer = stderr
     if writer.isTerminal {
       let tty = TTYReporter(write: { writer.write($0) })

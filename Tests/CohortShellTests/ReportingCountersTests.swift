@@ -1,17 +1,19 @@
 import Foundation
+import Synchronization
 import Testing
 
+@testable import CohortShell
 @testable import FHIRBulk
 
-/// Progress counters of the plain and terminal reporters (Sources/FHIRBulk/Reporting) when one export runs
+/// Progress counters of the plain and terminal reporters (Sources/CohortShell/Reporters.swift) when one export runs
 /// two server jobs: the joiners' files are counted on their own line instead of past the first total
 /// (seen as `(19/10)`, `(20/16)`, `(1/0)`).
 @Suite struct ReportingCountersTests {
   /// What a reporter wrote, line by line.
   final class Lines: Sendable {
-    private let items = Locked<[String]>([])
+    private let items = Mutex<[String]>([])
     func append(_ s: String) { items.withLock { $0.append(s) } }
-    var all: [String] { items.current }
+    var all: [String] { items.withLock { $0 } }
   }
 
   static func manifest(_ n: Int) -> BulkEvent {

@@ -1,5 +1,8 @@
-// Human reporters: plain periodic lines (logs, pipes) and a one-line TTY progress display.
+// Human reporters: plain periodic lines (logs, pipes) and a one-line TTY progress display. They render the
+// export's events (CohortKit's `ExportEvent`); engines emit, reporters render.
+import CohortKit
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -9,8 +12,8 @@ import Foundation
   import Darwin
 #endif
 
-public enum ReportFormat {
-  public static func bytes(_ n: Int64) -> String {
+enum ReportFormat {
+  static func bytes(_ n: Int64) -> String {
     let units = ["B", "KB", "MB", "GB", "TB"]
     var v = Double(n)
     var i = 0
@@ -21,15 +24,19 @@ public enum ReportFormat {
     return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
   }
 
-  public static func duration(_ d: Duration) -> String {
-    let s = PollPolicy.seconds(d)
+  static func duration(_ d: Duration) -> String {
+    let s = seconds(d)
     if s < 1 { return String(format: "%.0f ms", s * 1000) }
     if s < 120 { return String(format: "%.0f s", s) }
     return String(format: "%.0f min", s / 60)
   }
 
+  static func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+  }
+
   /// Writes to standard error with write(2).
-  public static func stderrWriter(_ s: String) {
+  static func stderrWriter(_ s: String) {
     let bytes = Array(s.utf8)
     var off = 0
     while off < bytes.count {
@@ -69,11 +76,11 @@ struct ProgressState {
 
   func rate(now: ContinuousClock.Instant) -> Double? {
     guard let s = downloadStart else { return nil }
-    let secs = PollPolicy.seconds(s.duration(to: now))
+    let secs = ReportFormat.seconds(s.duration(to: now))
     return secs > 0.2 ? Double(bytes) / secs : nil
   }
 
-  mutating func apply(_ e: BulkEvent) {
+  mutating func apply(_ e: ExportEvent) {
     switch e {
     case .kickoff(let k):
       phase = "kick-off"
@@ -124,17 +131,17 @@ struct ProgressState {
 }
 
 /// Plain lines for logs and pipes: every milestone, and progress at most once per `interval`.
-public final class PlainReporter: Sendable {
+final class PlainReporter: Sendable {
   private let interval: Duration
   private let write: @Sendable (String) -> Void
-  private let state = Locked(ProgressState())
+  private let state = Mutex(ProgressState())
 
-  public init(interval: Duration = .seconds(10), write: @escaping @Sendable (String) -> Void = ReportFormat.stderrWriter) {
+  init(interval: Duration = .seconds(10), write: @escaping @Sendable (String) -> Void = ReportFormat.stderrWriter) {
     self.interval = interval
     self.write = write
   }
 
-  public func handle(_ event: BulkEvent) {
+  func handle(_ event: ExportEvent) {
     let now = ContinuousClock.now
     let text: String? = state.withLock { s in
       s.apply(event)
@@ -173,22 +180,22 @@ public final class PlainReporter: Sendable {
 
 /// One progress line redrawn in place (`\r` + erase line) on a terminal: phase, X-Progress,
 /// files, bytes and rate. Warnings and retries are printed above it.
-public final class TTYReporter: Sendable {
+final class TTYReporter: Sendable {
   private let write: @Sendable (String) -> Void
   private let minRedraw: Duration
-  private let state = Locked(ProgressState())
+  private let state = Mutex(ProgressState())
 
-  public init(minRedraw: Duration = .milliseconds(100), write: @escaping @Sendable (String) -> Void = ReportFormat.stderrWriter) {
+  init(minRedraw: Duration = .milliseconds(100), write: @escaping @Sendable (String) -> Void = ReportFormat.stderrWriter) {
     self.minRedraw = minRedraw
     self.write = write
   }
 
   /// True when file descriptor 2 is a terminal and TERM is not `dumb`.
-  public static var stderrIsTerminal: Bool {
+  static var stderrIsTerminal: Bool {
     isatty(2) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
   }
 
-  public func handle(_ event: BulkEvent) {
+  func handle(_ event: ExportEvent) {
     let now = ContinuousClock.now
     let out: String? = state.withLock { s in
       s.apply(event)
@@ -211,5 +218,5 @@ public final class TTYReporter: Sendable {
   }
 
   /// Ends the line (call when the export stops for any reason).
-  public func finish() { write("\n") }
+  func finish() { write("\n") }
 }

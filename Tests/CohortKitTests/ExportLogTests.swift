@@ -3,11 +3,15 @@ import Testing
 
 @testable import FHIRBulk
 
-@Suite struct ReportingTests {
+@testable import CohortKit
+
+/// log.ndjson in the bulk-data-client format (Sources/CohortKit/ExportLog.swift).
+@Suite struct ExportLogTests {
   @Test func exportLogUsesTheBulkDataClientFormat() async throws {
-    let dir = try TempDir()
-    defer { dir.cleanup() }
-    let path = dir.path + "/log.ndjson"
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("exportlog-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let path = dir + "/log.ndjson"
     let log = try ExportLogWriter(path: path, exportId: "abc")
     let file = DownloadedFile(
       kind: .output, type: "Patient", url: "https://x/f/1", path: "/tmp/P", relativePath: "Patient.1.ndjson", bytes: 100,
@@ -43,31 +47,5 @@ import Testing
     #expect(complete["resourceCount"] as? Int == 3 && complete["fileSize"] as? Int == 100)
     let done = try #require(objects[7]["eventDetail"] as? [String: Any])
     #expect(done["duration"] as? Int == 1500 && done["resources"] as? Int == 3)
-  }
-
-  @Test func plainReporterPrintsMilestonesAndThrottlesProgress() {
-    let out = Locked<[String]>([])
-    let r = PlainReporter(interval: .seconds(3600)) { s in out.withLock { $0.append(s) } }
-    r.handle(.statusProgress(xProgress: "10%", retryAfter: nil, nextPoll: .seconds(2)))
-    r.handle(.statusProgress(xProgress: "20%", retryAfter: nil, nextPoll: .seconds(4)))
-    r.handle(.warning("careful"))
-    r.handle(.exportComplete(ExportTotals(files: 2, resources: 10, bytes: 2_500_000, seconds: 3)))
-    #expect(out.current == [
-      "waiting for the server: 10% (next check in 2 s)\n", "warning: careful\n",
-      "done: 2 files, 10 resources, 2.5 MB in 3 s\n",
-    ])
-  }
-
-  @Test func ttyReporterRedrawsOneLine() {
-    let out = Locked<[String]>([])
-    let r = TTYReporter(minRedraw: .zero) { s in out.withLock { $0.append(s) } }
-    r.handle(.statusProgress(xProgress: "40% complete", retryAfter: nil, nextPoll: .seconds(1)))
-    r.handle(.manifestComplete(ManifestSummary(Manifest(transactionTime: "2024-05-01T10:00:00Z", request: "r", requiresAccessToken: true, output: [ManifestItem(type: "Patient", url: "https://x/1"), ManifestItem(type: "Patient", url: "https://x/2")], deleted: nil, error: []))))
-    r.handle(.downloadRequest(url: "https://x/1", kind: .output, type: "Patient"))
-    r.handle(.warning("w"))
-    let all = out.current
-    #expect(all[0] == "\r\u{1B}[0Kwaiting for the server · 40% complete")
-    #expect(all.last?.contains("warning: w\n") == true)
-    #expect(all.last?.contains("downloading · files 0/2") == true)
   }
 }

@@ -2,7 +2,9 @@
 // {"exportId","timestamp","eventId","eventDetail"} per line, with eventIds kickoff,
 // status_progress, status_complete, manifest_complete, download_request, download_complete,
 // download_error, export_complete.
+import FHIRBulk
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -63,14 +65,14 @@ public final class ExportLogWriter: Sendable {
   public let path: String
   public let exportId: String
   private let metadata: [(String, String)]
-  private let fd: Locked<Int32>
+  private let fd: Mutex<Int32>
 
   /// Appends to `path` (created if missing). `metadata` pairs are added to every line, first.
   public init(path: String, exportId: String? = nil, metadata: [(String, String)] = []) throws {
     let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw BulkError.io(path: path, message: String(cString: strerror(errno))) }
     self.path = path
-    self.fd = Locked(fd)
+    self.fd = Mutex(fd)
     self.metadata = metadata
     self.exportId = exportId ?? (0..<10).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
   }
