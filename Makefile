@@ -12,6 +12,8 @@ FISH_COMPLETION_DIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 # Release builds carry the version and git commit (Scripts/stamp-version.sh writes the generated file).
 # SCRATCH: the build folder (the install test uses its own: a running `swift test` holds the lock on .build).
 SCRATCH ?= .build
+# Every import of a package target must be a declared dependency (the layering rules are in Tests/CohortShellTests/LayeringTests.swift).
+IMPORT_CHECK = --explicit-target-dependency-import-check=error
 RELEASE_FLAGS = -c release -Xswiftc -DCOHORT_STAMPED --scratch-path $(SCRATCH)
 
 .PHONY: deps build release stamp test model run demo bench clean install uninstall man completion
@@ -26,7 +28,7 @@ deps:
 	fi
 
 build: deps
-	$(SWIFT) build
+	$(SWIFT) build $(IMPORT_CHECK)
 
 stamp:
 	@bash Scripts/stamp-version.sh
@@ -62,7 +64,7 @@ completion: build
 # the ~220 parallel tests of the first phase cannot starve them on a 2-core machine.
 TIMED = TerminalTests|SMARTServerTests|AuthTests|SecretHygieneTests|CrashTests|LockTests|ServeProcessTests
 test: deps
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	$(SWIFT) test --skip-build --disable-xctest --skip '$(TIMED)' $(TEST_FLAGS)
 	$(SWIFT) test --skip-build --disable-xctest --no-parallel --filter '$(TIMED)' $(TEST_FLAGS)
 

@@ -64,7 +64,7 @@ let package = Package(
     .target(
       name: "CohortKit",
       dependencies: [
-        "CohortStore", "FHIRBulk", "NDJSON", "SQLOnFHIR",
+        "CohortStore", "FHIRBulk", "NDJSON", "FHIRPath", "SQLOnFHIR",
         .product(name: "Crypto", package: "swift-crypto"),
       ]),
 
