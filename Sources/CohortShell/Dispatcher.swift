@@ -163,8 +163,8 @@ public final class Shell: @unchecked Sendable {
     // Ctrl-C cancels the command's task: whatever error that surfaces as (a bare CancellationError, or one
     // wrapped in another error's text), the user sees one friendly line, unless the error already explains
     // the interruption itself (exit status 130, e.g. "export #3 interrupted; `export c` resumes …").
-    let text = (error as? any CohortFailure)?.description ?? String(describing: error)
-    let interrupted = error is CancellationError || Task.isCancelled || text.contains("CancellationError")
+    let text = ErrorText.describe(error)
+    let interrupted = error is CancellationError || Task.isCancelled
     if let failure = error as? any CohortFailure, failure.exitCode == ExitStatus.interrupted || !interrupted {
       session.error(failure.description, at: location)
       return failure.exitCode

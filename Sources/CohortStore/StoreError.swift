@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// Errors from the workspace database. Each renders as one line that says what failed and what to do.
 public enum StoreError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -73,4 +74,24 @@ public func editDistance(_ a: String, _ b: String) -> Int {
     swap(&previous, &current)
   }
   return previous[b.count]
+}
+
+extension StoreError {
+  /// A database error from below the store (SQLite through GRDB) as one line, or nil for other errors: the SQLite
+  /// message and what to do, never a type dump. Full disk and read-only media are named as such.
+  public static func describe(_ error: any Error) -> String? {
+    guard let error = error as? DatabaseError else { return nil }
+    switch error.resultCode {
+    case .SQLITE_FULL:
+      return "the workspace database could not be written: the disk is full; free space and run the command again (nothing was changed)"
+    case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
+      return "the workspace database cannot be written (\(error.message ?? "\(error.resultCode)")); check the workspace's permissions"
+    case .SQLITE_BUSY, .SQLITE_LOCKED:
+      return "the workspace database is busy (another cohort process is writing); run the command again when it is done"
+    case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+      return "the workspace database is damaged (\(error.message ?? "\(error.resultCode)")); restore it from a backup"
+    default:
+      return "database error: \(error.message ?? "\(error.resultCode)") (SQLite \(error.resultCode.rawValue))"
+    }
+  }
 }

@@ -52,3 +52,22 @@ struct RoughEdgeTests {
     }
   }
 }
+
+/// One error taxonomy (issue 13 item 4): no foreign error reaches the user as a type dump.
+@Suite struct ErrorTextTests {
+  struct Opaque: Error { let secret = "internals" }
+
+  @Test("foreign errors are put in words: Foundation with the path, POSIX, decoding; unknown ones never dump fields")
+  func foreignErrorsInWords() {
+    let cocoa = CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: "/tmp/ws/cohort.sqlite"])
+    #expect(ErrorText.describe(cocoa).contains("/tmp/ws/cohort.sqlite"))
+    #expect(ErrorText.describe(POSIXError(.ENOSPC)) == "No space left on device")
+    struct Thing: Decodable { let x: Int }
+    var decoding: (any Error)?
+    do { _ = try JSONDecoder().decode(Thing.self, from: Data("{}".utf8)) } catch { decoding = error }
+    #expect(decoding.map { ErrorText.describe($0).contains("not in the expected format") } == true)
+    let opaque = ErrorText.describe(Opaque())
+    #expect(!opaque.contains("internals") && !opaque.contains("secret"), "\(opaque)")
+    #expect(ErrorText.describe(CancellationError()) == "interrupted")
+  }
+}

@@ -242,3 +242,13 @@ func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
     }
   }
 }
+
+@Suite struct StoreErrorTextTests {
+  @Test("SQLite errors from below the store are one line that says what to do (disk full, busy, damaged)")
+  func databaseErrorsInWords() {
+    #expect(StoreError.describe(DatabaseError(resultCode: .SQLITE_FULL))?.contains("disk is full") == true)
+    #expect(StoreError.describe(DatabaseError(resultCode: .SQLITE_BUSY))?.contains("busy") == true)
+    #expect(StoreError.describe(DatabaseError(resultCode: .SQLITE_CORRUPT))?.contains("damaged") == true)
+    #expect(StoreError.describe(CocoaError(.fileNoSuchFile)) == nil)
+  }
+}

@@ -668,12 +668,25 @@ enum FailureKind {
 }
 
 /// A foreign error as one line (never a type dump).
-func describe(_ error: any Error) -> String {
-  switch error {
-  case let error as any CohortFailure: return error.description
-  case is CancellationError: return "interrupted"
-  case let error as CocoaError: return error.localizedDescription
-  default: return "an unexpected \(type(of: error)) error"
+func describe(_ error: any Error) -> String { ErrorText.describe(error) }
+
+/// Any error as the one line a user reads: ours say what failed, why and what to do; foreign ones (Foundation,
+/// POSIX, SQLite) are put in words; nothing prints a type dump.
+public enum ErrorText {
+  public static func describe(_ error: any Error) -> String {
+    switch error {
+    case let error as any CohortFailure: return error.description
+    case is CancellationError: return "interrupted"
+    case let error as CocoaError:
+      let path = (error.userInfo[NSFilePathErrorKey] as? String).map { " (\($0))" } ?? ""
+      return error.localizedDescription + path
+    case let error as POSIXError:
+      return String(cString: strerror(error.code.rawValue))
+    default:
+      if let text = StoreError.describe(error) { return text }
+      if error is DecodingError { return "a file or record could not be read: it is not in the expected format" }
+      return "an unexpected \(type(of: error)) error"
+    }
   }
 }
 
