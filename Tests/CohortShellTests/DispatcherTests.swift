@@ -69,8 +69,17 @@ import Testing
     #expect(try await h.run("server add prod https://x/r4 --auth bearer --token-env FHIR_TOKEN") == 0)
     #expect(try await h.run("server show prod") == 0)
     #expect(h.stdout.contains("from environment variable FHIR_TOKEN (set)"))
-    let db = try Data(contentsOf: URL(fileURLWithPath: h.dir + "/Cohorts/cohort.sqlite"))
-    #expect(db.range(of: Data("s3cr3t".utf8)) == nil)
+    // Every file the workspace holds, the SQLite write-ahead log included (the store is open in this process, so
+    // the rows just written sit in cohort.sqlite-wal). The server's URL must be found there — the scan reads
+    // where the rows are — and the token must not.
+    var bytes = Data()
+    let enumerator = FileManager.default.enumerator(atPath: h.dir + "/Cohorts")
+    while let name = enumerator?.nextObject() as? String {
+      if let data = FileManager.default.contents(atPath: h.dir + "/Cohorts/" + name) { bytes.append(data) }
+    }
+    #expect(bytes.range(of: Data("https://x/r4".utf8)) != nil, "the scan did not see the server row")
+    #expect(bytes.range(of: Data("FHIR_TOKEN".utf8)) != nil, "the scan did not see the token's source")
+    #expect(bytes.range(of: Data("s3cr3t".utf8)) == nil)
     #expect(!h.stdout.contains("s3cr3t") && !h.stderr.contains("s3cr3t"))
   }
 
