@@ -93,6 +93,9 @@ let package = Package(
     .executableTarget(name: "cohort", dependencies: ["CohortShell"]),
     .executableTarget(name: "store-bench", dependencies: ["CohortStore"]),
 
+    // Helpers shared by the test targets (the built binary, temporary folders, waiting, a Mutex box). Tests only.
+    .target(name: "CohortTestSupport", path: "Tests/CohortTestSupport"),
+
     .testTarget(name: "NDJSONTests", dependencies: ["NDJSON"]),
     .testTarget(name: "CohortStoreTests", dependencies: ["CohortStore"]),
     .testTarget(name: "FHIRPathTests", dependencies: ["FHIRPath"]),
@@ -104,10 +107,10 @@ let package = Package(
         .product(name: "Hummingbird", package: "hummingbird"),
       ]),
     .testTarget(name: "BulkServerTests", dependencies: [
-      "BulkServer",
+      "BulkServer", "CohortTestSupport",
       .product(name: "AsyncHTTPClient", package: "async-http-client"),
     ]),
-    .testTarget(name: "CohortKitTests", dependencies: ["CohortKit", "BulkServer", "CohortStore"]),
-    .testTarget(name: "CohortShellTests", dependencies: ["CohortShell", "BulkServer"]),
+    .testTarget(name: "CohortKitTests", dependencies: ["CohortKit", "BulkServer", "CohortStore", "CohortTestSupport"]),
+    .testTarget(name: "CohortShellTests", dependencies: ["CohortShell", "BulkServer", "FHIRBulk", "CohortTestSupport"]),
   ]
 )

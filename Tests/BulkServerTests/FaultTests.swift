@@ -1,3 +1,4 @@
+import CohortTestSupport
 import AsyncHTTPClient
 import Foundation
 import NIOCore

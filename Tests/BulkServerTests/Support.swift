@@ -1,3 +1,4 @@
+import CohortTestSupport
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -98,11 +99,6 @@ enum HTTP {
   }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-  var description: String
-  init(_ d: String) { description = d }
-}
-
 /// Starts a server, runs the body, stops the server.
 func withServer<T>(
   _ configure: (inout BulkServerConfiguration) -> Void = { _ in }, _ body: (BulkDataServer) async throws -> T
@@ -122,8 +118,4 @@ func withServer<T>(
 
 func ids(_ lines: [[String: Any]]) -> [String] { lines.compactMap { $0["id"] as? String } }
 
-func tempDirectory() throws -> String {
-  let dir = NSTemporaryDirectory() + "bulkserver-test-" + UUID().uuidString
-  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-  return dir
-}
+func tempDirectory() throws -> String { try temporaryDirectory() }

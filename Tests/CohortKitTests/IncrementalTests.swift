@@ -1,3 +1,4 @@
+import CohortTestSupport
 import BulkServer
 import CohortKit
 import CohortStore

@@ -2,26 +2,9 @@ import BulkServer
 import CohortKit
 import CohortStore
 import FHIRBulk
+import CohortTestSupport
 import Foundation
 import Testing
-
-/// A failure raised by the test helpers themselves.
-struct TestFailure: Error, CustomStringConvertible {
-  var description: String
-  init(_ description: String) { self.description = description }
-}
-
-/// A lock-protected value shared with `@Sendable` callbacks.
-final class Box<Value>: @unchecked Sendable {
-  private let lock = NSLock()
-  private var stored: Value
-  init(_ value: Value) { stored = value }
-  var value: Value {
-    get { lock.withLock { stored } }
-    set { lock.withLock { stored = newValue } }
-  }
-  func mutate<T>(_ body: (inout Value) -> T) -> T { lock.withLock { body(&stored) } }
-}
 
 /// One test's world: its own BulkDataServer on 127.0.0.1:0, a temporary workspace with the server
 /// registered as `local`, and a client factory with fast policies (nothing waits real seconds).
@@ -225,79 +208,6 @@ func patientOf(_ resource: [String: Any]) -> String? {
     }
   }
   return nil
-}
-
-/// The built `cohort` executable (built by `swift build --build-tests`).
-enum Binary {
-  static var path: String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent()
-    return root.appendingPathComponent(".build/debug/cohort").path
-  }
-
-  struct Result {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-  }
-
-  static func environment(_ extra: [String: String], cwd: String) -> [String: String] {
-    var env = ProcessInfo.processInfo.environment
-    env["COHORT_WORKSPACE"] = nil
-    env["COHORT_HISTFILE"] = cwd + "/history"
-    env["NO_COLOR"] = "1"
-    for (k, v) in extra { env[k] = v }
-    return env
-  }
-
-  /// Runs the binary to completion (output goes to files, so a chatty child never blocks on a pipe).
-  static func run(_ arguments: [String], cwd: String, environment: [String: String] = [:]) throws -> Result {
-    let process = try launch(arguments, cwd: cwd, environment: environment, tag: "run")
-    process.process.waitUntilExit()
-    return Result(status: process.process.terminationStatus, stdout: process.stdout, stderr: process.stderr)
-  }
-
-  final class Launched: @unchecked Sendable {
-    let process: Process
-    let outPath: String
-    let errPath: String
-    init(process: Process, outPath: String, errPath: String) {
-      self.process = process
-      self.outPath = outPath
-      self.errPath = errPath
-    }
-    var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
-    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
-  }
-
-  /// Starts the binary without waiting; stdout/stderr go to files in `cwd`.
-  static func launch(_ arguments: [String], cwd: String, environment: [String: String] = [:], tag: String) throws -> Launched {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: cwd)
-    process.environment = Self.environment(environment, cwd: cwd)
-    let stamp = UUID().uuidString.prefix(8)
-    let outPath = cwd + "/\(tag)-\(stamp).out"
-    let errPath = cwd + "/\(tag)-\(stamp).err"
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    process.standardOutput = FileHandle(forWritingAtPath: outPath)
-    process.standardError = FileHandle(forWritingAtPath: errPath)
-    process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-    try process.run()
-    return Launched(process: process, outPath: outPath, errPath: errPath)
-  }
-}
-
-/// Polls `condition` every 20 ms until it holds or `seconds` pass.
-func waitUntil(seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
-  let deadline = Date().addingTimeInterval(seconds)
-  while Date() < deadline {
-    if try await condition() { return true }
-    try? await Task.sleep(nanoseconds: 20_000_000)
-  }
-  return try await condition()
 }
 
 /// Runs `body` with a fresh fixture and always stops its server and removes its folder.

@@ -1,3 +1,4 @@
+import CohortTestSupport
 import CohortKit
 import CohortStore
 import Foundation

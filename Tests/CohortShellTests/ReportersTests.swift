@@ -1,3 +1,4 @@
+import CohortTestSupport
 @testable import FHIRBulk
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import CohortTestSupport
 import BulkServer
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import CohortTestSupport
 import CohortKit
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import CohortTestSupport
 import Foundation
 import Testing
 
@@ -57,55 +58,3 @@ final class Harness {
   }
 }
 
-/// The built `cohort` executable (built by `swift build --build-tests`).
-enum Binary {
-  static var path: String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent()
-    return root.appendingPathComponent(".build/debug/cohort").path
-  }
-
-  struct Result {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-  }
-
-  /// Runs the binary with arguments, optional stdin text, in `cwd`.
-  static func run(_ arguments: [String], stdin: String? = nil, cwd: String, environment: [String: String] = [:]) throws -> Result {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: cwd)
-    var env = ProcessInfo.processInfo.environment
-    env["COHORT_WORKSPACE"] = nil
-    env["COHORT_HISTFILE"] = cwd + "/history"
-    for (k, v) in environment { env[k] = v }
-    process.environment = env
-    let out = Pipe()
-    let err = Pipe()
-    let input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
-    try input.fileHandleForWriting.close()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Result(
-      status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-      stderr: String(decoding: errData, as: UTF8.self))
-  }
-}
-
-func temporaryDirectory() throws -> String {
-  let dir = NSTemporaryDirectory() + "cohort-test-" + UUID().uuidString
-  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-  return dir
-}
-
-/// Under CI=true (`.ci/run` installs tmux, groff, bash-completion and has ../shared/data), tests that would skip
-/// for want of a tool or data run instead and fail loudly.
-let runningInCI = ProcessInfo.processInfo.environment["CI"] == "true"
