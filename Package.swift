@@ -34,10 +34,14 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
       ]),
 
+    // CohortBasics: tiny utilities every layer may use (FHIR instants, edit distance); imports nothing of ours.
+    .target(name: "CohortBasics"),
+
     // CohortStore: SQLite (GRDB) registry, export jobs, files, watermarks, resource index.
     .target(
       name: "CohortStore",
       dependencies: [
+        "CohortBasics",
         .product(name: "GRDB", package: "GRDB.swift")
       ]),
 
@@ -45,7 +49,7 @@ let package = Package(
     .target(
       name: "FHIRBulk",
       dependencies: [
-        "NDJSON",
+        "NDJSON", "CohortBasics",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -64,7 +68,7 @@ let package = Package(
     .target(
       name: "CohortKit",
       dependencies: [
-        "CohortStore", "FHIRBulk", "NDJSON", "FHIRPath", "SQLOnFHIR",
+        "CohortBasics", "CohortStore", "FHIRBulk", "NDJSON", "FHIRPath", "SQLOnFHIR",
         .product(name: "Crypto", package: "swift-crypto"),
       ]),
 
@@ -85,7 +89,7 @@ let package = Package(
     .target(
       name: "CohortShell",
       dependencies: [
-        "CohortKit", "CohortStore", "CLibEdit", "CCohortSupport", "BulkServer",
+        "CohortKit", "CohortBasics", "CohortStore", "CLibEdit", "CCohortSupport", "BulkServer",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 

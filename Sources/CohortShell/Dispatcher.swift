@@ -1,3 +1,4 @@
+import CohortBasics
 import ArgumentParser
 import CohortKit
 import CohortStore

@@ -253,21 +253,3 @@ public struct SnapshotDiff: Sendable, Equatable {
     Set(added.keys).union(changed.keys).union(removed.keys).union(unchanged.keys).sorted()
   }
 }
-
-/// Orders two FHIR instants (`Z`, offsets and fractional seconds); falls back to text order.
-public func instantOrder(_ a: String, _ b: String) -> ComparisonResult {
-  if let x = parseInstant(a), let y = parseInstant(b) {
-    return x < y ? .orderedAscending : (x > y ? .orderedDescending : .orderedSame)
-  }
-  return a < b ? .orderedAscending : (a > b ? .orderedDescending : .orderedSame)
-}
-
-/// Parses a FHIR instant (`2024-01-15T10:00:00Z`, `…00.123+02:00`).
-public func parseInstant(_ text: String) -> Date? {
-  let withFraction = ISO8601DateFormatter()
-  withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-  if let date = withFraction.date(from: text) { return date }
-  let plain = ISO8601DateFormatter()
-  plain.formatOptions = [.withInternetDateTime]
-  return plain.date(from: text)
-}

@@ -1,3 +1,4 @@
+import CohortBasics
 import Foundation
 import GRDB
 
@@ -43,37 +44,6 @@ public enum StoreError: Error, CustomStringConvertible, Equatable, Sendable {
       return "database error: \(message)"
     }
   }
-}
-
-/// The closest candidate by edit distance, if it is close enough to be a plausible typo.
-public func nearest(_ word: String, in candidates: [String]) -> String? {
-  var best: (String, Int)?
-  for candidate in candidates {
-    let distance = editDistance(word.lowercased(), candidate.lowercased())
-    if distance <= max(2, word.count / 3), best == nil || distance < best!.1 {
-      best = (candidate, distance)
-    }
-  }
-  return best?.0
-}
-
-/// Levenshtein distance over Unicode scalars.
-public func editDistance(_ a: String, _ b: String) -> Int {
-  let a = Array(a.unicodeScalars)
-  let b = Array(b.unicodeScalars)
-  if a.isEmpty { return b.count }
-  if b.isEmpty { return a.count }
-  var previous = Array(0...b.count)
-  var current = [Int](repeating: 0, count: b.count + 1)
-  for i in 1...a.count {
-    current[0] = i
-    for j in 1...b.count {
-      let cost = a[i - 1] == b[j - 1] ? 0 : 1
-      current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-    }
-    swap(&previous, &current)
-  }
-  return previous[b.count]
 }
 
 extension StoreError {

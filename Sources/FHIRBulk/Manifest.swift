@@ -1,4 +1,5 @@
 // The completion manifest (C38–C42, C64, C68 tolerance) and stable file names for its items.
+import CohortBasics
 import Foundation
 
 public enum FileKind: String, Sendable, Codable, CaseIterable {

@@ -1,3 +1,5 @@
+import CohortBasics
+
 // FHIR R4 (4.0.1) resource types, for local `_type` validation (C19).
 
 public enum FHIRResourceTypes {
@@ -47,22 +49,6 @@ public enum FHIRResourceTypes {
 
   /// The closest R4 type name (case-insensitive edit distance ≤ 2), for "did you mean".
   public static func nearest(_ name: String) -> String? {
-    let lower = Array(name.lowercased().utf8)
-    var best: (String, Int)?
-    for candidate in r4 {
-      let c = Array(candidate.lowercased().utf8)
-      guard abs(c.count - lower.count) <= 2 else { continue }
-      var previous = Array(0...c.count)
-      for i in 1...max(lower.count, 1) where !lower.isEmpty {
-        var current = [i] + Array(repeating: 0, count: c.count)
-        for j in 1...max(c.count, 1) where !c.isEmpty {
-          current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (lower[i - 1] == c[j - 1] ? 0 : 1))
-        }
-        previous = current
-      }
-      let d = previous[c.count]
-      if d <= 2, best == nil || d < best!.1 || (d == best!.1 && candidate < best!.0) { best = (candidate, d) }
-    }
-    return best?.0
+    CohortBasics.nearest(name, in: r4.sorted(), maxDistance: 2)
   }
 }

@@ -11,6 +11,9 @@ import Testing
 
   /// Target → targets of this package it must never import.
   static let forbidden: [String: Set<String>] = [
+    "CohortBasics": [
+      "NDJSON", "FHIRBulk", "CohortStore", "CohortKit", "CohortShell", "BulkServer", "FHIRPath", "SQLOnFHIR",
+    ],
     "NDJSON": ["FHIRBulk", "CohortStore", "CohortKit", "CohortShell", "BulkServer", "FHIRPath", "SQLOnFHIR"],
     "FHIRPath": ["NDJSON", "FHIRBulk", "CohortStore", "CohortKit", "CohortShell", "BulkServer", "SQLOnFHIR"],
     "SQLOnFHIR": ["NDJSON", "FHIRBulk", "CohortStore", "CohortKit", "CohortShell", "BulkServer"],

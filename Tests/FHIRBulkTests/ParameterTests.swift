@@ -1,3 +1,4 @@
+import CohortBasics
 import Foundation
 import Testing
 
