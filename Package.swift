@@ -59,7 +59,7 @@ let package = Package(
       ]),
 
     // FHIRPath: a FHIRPath evaluator over JSON (the SQL-on-FHIR v2 subset and more). Knows nothing of cohorts.
-    .target(name: "FHIRPath"),
+    .target(name: "FHIRPath", dependencies: ["CohortBasics"]),
 
     // SQLOnFHIR: SQL-on-FHIR v2 ViewDefinitions run over resources. Knows nothing of cohorts or SQLite.
     .target(name: "SQLOnFHIR", dependencies: ["FHIRPath"]),
@@ -100,6 +100,7 @@ let package = Package(
     // Helpers shared by the test targets (the built binary, temporary folders, waiting, a Mutex box). Tests only.
     .target(name: "CohortTestSupport", path: "Tests/CohortTestSupport"),
 
+    .testTarget(name: "CohortBasicsTests", dependencies: ["CohortBasics"]),
     .testTarget(name: "NDJSONTests", dependencies: ["NDJSON"]),
     .testTarget(name: "CohortStoreTests", dependencies: ["CohortStore"]),
     .testTarget(name: "FHIRPathTests", dependencies: ["FHIRPath"]),

@@ -2,6 +2,7 @@
 // {"exportId","timestamp","eventId","eventDetail"} per line, with eventIds kickoff,
 // status_progress, status_complete, manifest_complete, download_request, download_complete,
 // download_error, export_complete.
+import CohortBasics
 import FHIRBulk
 import Foundation
 import Synchronization
@@ -40,25 +41,7 @@ public enum LogJSON: Sendable, Equatable {
     }
   }
 
-  static func quote(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-      switch u {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      default:
-        if u.value < 0x20 {
-          out += String(format: "\\u%04x", u.value)
-        } else {
-          out.unicodeScalars.append(u)
-        }
-      }
-    }
-    return out + "\""
-  }
+  static func quote(_ s: String) -> String { JSONString.quote(s) }
 }
 
 public final class ExportLogWriter: Sendable {

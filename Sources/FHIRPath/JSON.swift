@@ -1,3 +1,4 @@
+import CohortBasics
 import Foundation
 
 /// A JSON value as FHIRPath sees it. Numbers keep whether they were written as integers and, for
@@ -494,32 +495,5 @@ extension JSON {
     return "\(d)"
   }
 
-  public static func writeString(_ s: String, to out: inout String) {
-    out += "\""
-    var needsEscape = false
-    for c in s.utf8 where c < 0x20 || c == 0x22 || c == 0x5C {
-      needsEscape = true
-      break
-    }
-    if !needsEscape {
-      out += s
-    } else {
-      for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-          if u.value < 0x20 {
-            out += String(format: "\\u%04x", u.value)
-          } else {
-            out.unicodeScalars.append(u)
-          }
-        }
-      }
-    }
-    out += "\""
-  }
+  public static func writeString(_ s: String, to out: inout String) { JSONString.write(s, to: &out) }
 }
