@@ -20,6 +20,32 @@ extension Store {
     }
   }
 
+  /// A new export and its server jobs in ONE transaction: a crash leaves both or neither (an export row without its
+  /// jobs would resume into an empty commit). `jobs` get the export's id.
+  public func createExport(
+    cohort: String, kind: String, since: String?, until: String?, types: [String], paramsJSON: String,
+    kickoffMethod: String, side: Bool, note: String?, kickoffURL: String?, jobs: [JobRecord]
+  ) throws -> ExportRecord {
+    try write { db in
+      let seq =
+        (try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM exports WHERE cohort = ?", arguments: [cohort])
+          ?? 0) + 1
+      var record = ExportRecord(
+        cohort: cohort, seq: seq, kind: kind, since: since, until: until,
+        types: types.isEmpty ? nil : types.joined(separator: ","), paramsJSON: paramsJSON,
+        kickoffMethod: kickoffMethod)
+      record.side = side
+      record.note = note
+      record.kickoffURL = kickoffURL
+      try record.insert(db)
+      for var job in jobs {
+        job.exportID = record.id!
+        try job.insert(db)
+      }
+      return record
+    }
+  }
+
   /// Saves a job's new phase and fields.
   public func updateExport(_ record: ExportRecord) throws {
     try write { db in try record.update(db) }

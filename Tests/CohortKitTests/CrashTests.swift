@@ -69,6 +69,7 @@ struct CrashTests {
       try #require(prepared.status == 0, "setup failed: \(prepared.stderr)")
       let store = try Store(path: workspace + "/cohort.sqlite")
       var hits = 0
+      var outputs: [String: String] = [:]
 
       func killAndResume(_ cohort: String, _ point: Point, arguments: [String]) async throws {
         let marker = await f.requests.count
@@ -80,6 +81,7 @@ struct CrashTests {
         }
         run.process.waitUntilExit()
         let resumed = try Binary.run(["-w", workspace, "export", cohort], cwd: home)
+        outputs[cohort] = "killed run:\n\(run.stderr)\nresumed run:\n\(resumed.stderr)"
         #expect(resumed.status == 0 || !run.process.isRunning, "\(cohort) at \(point.name): \(resumed.stderr)")
         #expect(try store.openExport(cohort: cohort) == nil, "\(cohort) at \(point.name): a job is still open")
         // A saved status URL is polled again, never kicked off twice: at most one GET kick-off per pull.
@@ -97,7 +99,11 @@ struct CrashTests {
       try #require(reference.status == 0, "\(reference.stderr)")
       let truth = try latestIndexState(store, cohort: "ref")
       for k in fullPoints.indices {
-        #expect(try latestIndexState(store, cohort: "full\(k)") == truth, "full export killed at \(fullPoints[k].name)")
+        let state = try latestIndexState(store, cohort: "full\(k)")
+        let history = try store.exports(cohort: "full\(k)").map { "#\($0.seq) \($0.kind) \($0.outcome ?? $0.phase.rawValue) \($0.resources)" }
+        #expect(
+          state == truth,
+          "full export killed at \(fullPoints[k].name): missing \(truth.subtracting(state).sorted().prefix(5)) (\(truth.subtracting(state).count)), extra \(state.subtracting(truth).sorted().prefix(5)) (\(state.subtracting(truth).count)); history: \(history)\n\(outputs["full\(k)"] ?? "")")
       }
 
       // The incremental series: the clinic moves on (joiners, leavers, deletions); the reference is a fresh
@@ -110,7 +116,11 @@ struct CrashTests {
       try #require(fresh.status == 0, "\(fresh.stderr)")
       let truth2 = try latestIndexState(store, cohort: "ref2")
       for (k, name) in names.enumerated() {
-        #expect(try latestIndexState(store, cohort: name) == truth2, "incremental killed at \(Self.points[k].name)")
+        let state = try latestIndexState(store, cohort: name)
+        let history = try store.exports(cohort: name).map { "#\($0.seq) \($0.kind) \($0.outcome ?? $0.phase.rawValue) \($0.resources)" }
+        #expect(
+          state == truth2,
+          "incremental killed at \(Self.points[k].name): missing \(truth2.subtracting(state).sorted().prefix(5)) (\(truth2.subtracting(state).count)), extra \(state.subtracting(truth2).sorted().prefix(5)) (\(state.subtracting(truth2).count)); history: \(history)\n\(outputs[name] ?? "")")
         #expect(try store.currentMembers(cohort: name) == store.currentMembers(cohort: "ref2"))
       }
       // Files and records agree; nothing half-written is left.

@@ -1,6 +1,7 @@
 import CohortTestSupport
 import BulkServer
 import CohortKit
+import CohortStore
 import FHIRBulk
 import Foundation
 import Testing
@@ -70,5 +71,43 @@ struct RoughEdgeTests {
     let opaque = ErrorText.describe(Opaque())
     #expect(!opaque.contains("internals") && !opaque.contains("secret"), "\(opaque)")
     #expect(ErrorText.describe(CancellationError()) == "interrupted")
+  }
+}
+
+/// A crash between saving an export and its server jobs (CrashTests found it under load): the export and its jobs
+/// are now saved in one transaction, and an export row left without jobs by an older version is closed, not
+/// resumed into an empty commit.
+@Suite struct OrphanExportTests {
+  @Test("an open export with no saved jobs is closed and a new export runs; the state equals a fresh export")
+  func exportWithoutJobsIsNotResumedIntoAnEmptyCommit() async throws {
+    try await withFixture { f in
+      try f.addCohort("dm")
+      try f.addCohort("ref")
+      let orphan = try f.store.createExport(
+        cohort: "dm", kind: "full", since: nil, until: nil, types: [], paramsJSON: "{}", kickoffMethod: "get")
+      #expect(try f.store.openExport(cohort: "dm")?.id == orphan.id)
+      let out = try await f.export("dm")
+      #expect(out.export.id != orphan.id && out.resources > 0)
+      #expect(try f.store.export(id: orphan.id!)?.phase == .cancelled)
+      #expect(f.notes.value.contains { $0.contains("stopped before anything was sent") })
+      let reference = try await f.export("ref")
+      #expect(try f.latestState("dm") == f.latestState("ref"))
+      _ = reference
+    }
+  }
+
+  @Test("a new export's jobs are saved with it (one transaction)")
+  func jobsSavedWithTheExport() throws {
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let store = try Store(path: dir + "/cohort.sqlite")
+    try store.addServer(ServerRecord(name: "s", baseURL: "https://x.example/r4"))
+    try store.addCohort(CohortRecord(name: "c", server: "s", groupID: "g"))
+    let jobs = [JobRecord(exportID: 0, ordinal: 1, role: .main, types: [], since: nil, paramsJSON: "{}")]
+    let export = try store.createExport(
+      cohort: "c", kind: "full", since: nil, until: nil, types: [], paramsJSON: "{}", kickoffMethod: "get", side: false,
+      note: nil, kickoffURL: "https://x.example/r4/Group/g/$export", jobs: jobs)
+    let saved = try store.jobs(exportID: export.id!)
+    #expect(saved.count == 1 && saved[0].exportID == export.id && export.kickoffURL != nil)
   }
 }

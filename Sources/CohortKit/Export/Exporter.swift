@@ -131,6 +131,17 @@ public final class Exporter: Sendable {
     let client = try factory.client(for: server, events: events)
     var export: ExportRecord
     var resumed = false
+    if let open = try store.openExport(cohort: cohort.name), try store.jobs(exportID: open.id!).isEmpty {
+      // Left by an older version that saved the export row and its jobs apart, killed in between: nothing was sent
+      // for it; it is closed and a new export starts.
+      var stale = open
+      stale.phase = .cancelled
+      stale.outcome = "cancelled"
+      stale.error = "the process stopped before the export's server jobs were saved; nothing was sent"
+      stale.finishedAt = isoNow()
+      try store.updateExport(stale)
+      note("export #\(open.seq) of \(cohort.name) stopped before anything was sent; starting a new one")
+    }
     if let open = try store.openExport(cohort: cohort.name) {
       if options.shapesNewExport && !options.resume {
         throw ExportError.unfinished(cohort: cohort.name, seq: open.seq, phase: open.phase.rawValue)
@@ -198,21 +209,18 @@ public final class Exporter: Sendable {
     summary.types = options.types.isEmpty ? CohortDefinition(cohort).types : options.types
     summary.typeFilters = Array(Set(plan.jobs.flatMap(\.parameters.typeFilters))).sorted()
     let paramsJSON = String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self)
-    var export = try store.createExport(
+    // The export row and its jobs in one transaction: a crash between them would leave an export that resumes
+    // into an empty commit (found by CrashTests under load).
+    let jobs = try plan.jobs.enumerated().map { index, job in
+      JobRecord(
+        exportID: 0, ordinal: index + 1, role: job.role, types: job.parameters.types, since: job.parameters.since,
+        paramsJSON: String(decoding: try JSONEncoder.sorted.encode(job.parameters), as: UTF8.self))
+    }
+    return try store.createExport(
       cohort: cohort.name, kind: plan.kind, since: since, until: first.until, types: summary.types,
-      paramsJSON: paramsJSON, kickoffMethod: client.endpoint.kickoffMethod.rawValue)
-    export.side = plan.side
-    export.note = plan.side ? plan.reason : nil
-    export.kickoffURL = client.kickoffURL(level: .group(cohort.groupID), parameters: first)
-    try store.updateExport(export)
-    let exportID = export.id!
-    _ = try store.addJobs(
-      try plan.jobs.enumerated().map { index, job in
-        JobRecord(
-          exportID: exportID, ordinal: index + 1, role: job.role, types: job.parameters.types, since: job.parameters.since,
-          paramsJSON: String(decoding: try JSONEncoder.sorted.encode(job.parameters), as: UTF8.self))
-      })
-    return export
+      paramsJSON: paramsJSON, kickoffMethod: client.endpoint.kickoffMethod.rawValue, side: plan.side,
+      note: plan.side ? plan.reason : nil, kickoffURL: client.kickoffURL(level: .group(cohort.groupID), parameters: first),
+      jobs: jobs)
   }
 
   // MARK: The phase machine
