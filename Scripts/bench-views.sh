@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# `view run` throughput (issue 14): the built-in server generates the data (≥ 1 M resources by default), cohort
-# exports it, then `view run` over the whole cohort is timed with /usr/bin/time -v, with 1 worker and with every
-# core (COHORT_VIEW_WORKERS), and the outputs must be byte-identical. Two views over Observation: the HbA1c view of
-# Notebooks/views (a `where` that keeps few rows) and a flat one-row-per-Observation view (every resource gives a
-# row, so rows/s counts the writing too). The same view over a much smaller cohort from the same server shows
-# whether peak RSS grows with the cohort. Not a test; fixed seed, loopback only. Part of `make bench`
-# (BENCH_VIEWS=0 skips it); on its own:
-#   swift build -c release --product cohort && PATIENTS=80000 bash Scripts/bench-views.sh
+# `view run` throughput (issue 14): the built-in server generates the data, cohort exports it, then `view run` over
+# the whole cohort is timed with /usr/bin/time -v, with 1 worker and with every core (COHORT_VIEW_WORKERS), and the
+# outputs must be byte-identical. Two views over Observation: the HbA1c view of Notebooks/views (a `where` that
+# keeps few rows) and a flat one-row-per-Observation view (every resource gives a row, so rows/s counts the writing
+# too). The same views over a smaller cohort from the same server (diabetes-patients, about a third of the
+# resources) show whether peak RSS grows with the cohort. Not a test; fixed seed, loopback only. Part of
+# `make bench` (BENCH_VIEWS=0 skips it); on its own:
+#   swift build -c release --product cohort && bash Scripts/bench-views.sh
 #
-#   PATIENTS=80000            patients of the server (≈ 1.04 M resources)
+#   PATIENTS=170000           patients of the server: 2.2 M resources, of which 1.0 M Observations (the rows' source);
+#                             80000 gives 1.04 M resources, 470 k Observations
 #   VIEW=Notebooks/views/hba1c.json   the selective view
-#   OUT=/tmp/cohort-bench-views       scratch folder (removed and recreated; ≈ 0.8 GB at 80 k patients)
+#   OUT=/tmp/cohort-bench-views       scratch folder (removed and recreated; 2.8 GB at 170 k patients, 1.3 GB at 80 k)
 #   ROWS=FILE                 also append the figures as tab-separated rows (name, value, unit, note) — bench.sh's table
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/cohort}
-PATIENTS=${PATIENTS:-80000}
+PATIENTS=${PATIENTS:-170000}
 OUT=${OUT:-/tmp/cohort-bench-views}
 PORT=${PORT:-18787}
 VIEW=${VIEW:-Notebooks/views/hba1c.json}
