@@ -81,8 +81,9 @@ run: build
 demo: build
 	cd Notebooks && ../.build/debug/cohort --workspace /tmp/cohort-demo-$$$$ --format table --echo run quickstart.cohort
 
-# One table (docs/bench.md): curl, smart-fetch if installed, cohort at 10 k patients and a 100 k scale row
-# (BENCH_SCALE=0 skips it; PATIENTS, PATIENTS_SCALE, PARALLEL, TYPES override).
+# One table (docs/bench.md): curl, smart-fetch if installed, cohort at 10 k patients, a 100 k scale row
+# (BENCH_SCALE=0 skips it) and `view run` over 80 k patients (BENCH_VIEWS=0 skips it);
+# PATIENTS, PATIENTS_SCALE, PATIENTS_VIEWS, PARALLEL, TYPES override.
 bench: release
 	bash Scripts/bench.sh
 

@@ -6,6 +6,9 @@
 #   PATIENTS=10000          patients of the main server (all-patients, full then incremental)
 #   PATIENTS_SCALE=100000   patients of the scale row (≈ 1.3 M resources, ≈ 0.9 GB); BENCH_SCALE=0 skips it
 #                           (it takes several minutes on 2 cores)
+#   PATIENTS_VIEWS=170000   patients of the `view run` rows (Scripts/bench-views.sh: 2.2 M resources, of which the
+#                           views read 1.0 M Observations);
+#                           BENCH_VIEWS=0 skips them (they take several minutes on 2 cores)
 #   PARALLEL=4              parallel downloads, for curl and cohort (smart-fetch uses its own default)
 #   TYPES=…                 the _type of every export (default: the eight types all three clients accept)
 #   SMART_FETCH=path        the smart-fetch executable (default: on PATH, else /tmp/sf-venv/bin/smart-fetch)
@@ -19,6 +22,8 @@ BIN=${BIN:-.build/release/cohort}
 PATIENTS=${PATIENTS:-10000}
 PATIENTS_SCALE=${PATIENTS_SCALE:-100000}
 BENCH_SCALE=${BENCH_SCALE:-1}
+PATIENTS_VIEWS=${PATIENTS_VIEWS:-170000}
+BENCH_VIEWS=${BENCH_VIEWS:-1}
 PARALLEL=${PARALLEL:-4}
 # The same _type for every client: the server's patient-compartment types (smart-fetch refuses Organization and
 # Practitioner, so all three clients export these eight).
@@ -79,6 +84,7 @@ field() { jq -r --arg k "$1" '.[] | select(.field == $k) | .value' "$2"; }
 cat <<EOF
 == cohort bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $($BIN --version 2>/dev/null || echo cohort)
    $PATIENTS patients (all-patients), $PARALLEL parallel downloads; scale row: $([ "$BENCH_SCALE" = 0 ] && echo "skipped (BENCH_SCALE=0)" || echo "$PATIENTS_SCALE patients")
+   view rows: $([ "$BENCH_VIEWS" = 0 ] && echo "skipped (BENCH_VIEWS=0)" || echo "$PATIENTS_VIEWS patients")
 EOF
 # Start to prompt (release, pseudo-terminal, median of 20); the README's goal: < 50 ms.
 python3 - "$BIN" "$OUT/prompt-ws" > "$OUT/prompt" <<'PY'
@@ -227,11 +233,18 @@ if [ "$BENCH_SCALE" != 0 ]; then
   index_times "$SWS" "" 0.5 1
 fi
 
+if [ "$BENCH_VIEWS" != 0 ]; then
+  # Its own server, workspace and scratch folder; the rows join this table. The scale workspace goes first (disk).
+  rm -rf "$OUT/ws-scale"
+  BIN="$BIN" PATIENTS="$PATIENTS_VIEWS" OUT="$OUT/views" PORT=$((PORT + 10)) ROWS="$ROWS" bash Scripts/bench-views.sh
+  rm -rf "$OUT/views/ws"
+fi
+
 echo
 echo "== the table (also in $OUT/table.md)"
 python3 - "$ROWS" > "$OUT/table.md" <<'PY'
 import sys
-print("| measurement | value | unit | ratio · goal (issue 12) |")
+print("| measurement | value | unit | ratio · goal (issue 12; view rows: issue 14) |")
 print("|---|---:|---|---|")
 for line in open(sys.argv[1]):
     n, v, u, note = line.rstrip("\n").split("\t")

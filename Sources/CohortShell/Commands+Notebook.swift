@@ -108,7 +108,8 @@ struct VerifyCommand: ShellCommand {
 struct ReplayCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "replay",
-    abstract: "Re-run a recorded notebook; --frozen runs the analysis against the recorded snapshots (byte-identical output).")
+    abstract: "Re-run a recorded notebook; --frozen runs the analysis against the recorded snapshots (byte-identical output).",
+    discussion: "Without --frozen it exports again and names each command whose output or status differs from the record. With --frozen, a view (file or saved view) whose sha256 differs from the recorded one is named at its line with both hashes: the replay goes on, and exits 1.")
   @Argument(help: "The notebook (NOTEBOOK.cohort).") var notebook: String
   @Flag(help: "Do not export again: analysis commands run against the recorded snapshots.") var frozen = false
   func execute(in session: Session) async throws {}

@@ -262,22 +262,23 @@ struct SQLCommand: ShellCommand {
   }
 }
 
-/// The view a command line uses (`view save NAME FILE`, `view run|materialize|diff VIEW …`, `expect rows VIEW …`)
-/// and its definition file's SHA-256, for run records; nil when the line uses none or it cannot be read.
-func viewUsed(by words: [String], session: Session) -> (view: String, sha256: String)? {
+/// The view a command line uses (`view save NAME FILE`, `view run|materialize|diff VIEW …`, `expect rows VIEW …`),
+/// the file its definition was read from and that file's SHA-256, for run records and `replay --frozen`; nil when
+/// the line uses none or it cannot be read.
+func viewUsed(by words: [String], session: Session) -> (view: String, path: String, sha256: String)? {
   guard words.count >= 3 else { return nil }
   let name: String
   switch (words[0], words[1]) {
   case ("view", "save"):
     guard words.count >= 4, let spec = try? ViewSpec(path: session.resolvePath(words[3])) else { return nil }
-    return (words[3], spec.sha256)
+    return (words[3], spec.path, spec.sha256)
   case ("view", "run"), ("view", "materialize"), ("view", "diff"), ("view", "show"), ("expect", "rows"):
     name = words[2]
   default:
     return nil
   }
   guard let spec = try? loadView(name, session) else { return nil }
-  return (name, spec.sha256)
+  return (name, spec.path, spec.sha256)
 }
 
 /// `expect rows VIEW COHORT OP N`: the number of rows of the view at the cohort's latest snapshot

@@ -447,9 +447,16 @@ extension Shell {
       if session.workspace.path != record.workspace && session.workspace.location.source != .option {
         session.workspace = Workspace(location: WorkspaceLocation(path: record.workspace, source: .option))
       }
-      frozenRecord = FrozenReplay(record: record)
+      let frozen = FrozenReplay(record: record)
+      frozenRecord = frozen
       defer { frozenRecord = nil }
-      return await runFile(full, relativeTo: location)
+      let status = await runFile(full, relativeTo: location)
+      guard frozen.changedViews > 0 else { return status }
+      // Like a live replay's differences: each is named at its line, the replay goes on, and a replay that
+      // otherwise succeeded fails, so a reviewer (or CI) cannot take the rows for the recorded ones.
+      session.note(
+        "frozen replay differs from the record: \(frozen.changedViews) command(s) used a view that changed since the run was recorded")
+      return status == ExitStatus.ok ? ExitStatus.failed : status
     }
     // Live replay: run it again, capture each command's output, compare with the record.
     let saved = session.recorder
@@ -498,6 +505,14 @@ extension Shell {
       session.pinnedLatest = recorded.latest
       return recorded.status
     }
+    if let recordedHash = recorded.viewSHA256, let used = viewUsed(by: words, session: session), used.sha256 != recordedHash {
+      record.noteChangedView()
+      let isFile = used.view.hasSuffix(".json") || used.view.contains("/")
+      let named = isFile ? "view file \(used.view)" : "view file \(used.path) (saved view \(used.view))"
+      session.warn(
+        "\(named) changed since the run was recorded (sha256 \(used.sha256.prefix(12))…, recorded \(recordedHash.prefix(12))…): "
+          + "the rows reproduced from it come from a different view than the recorded run's", at: location)
+    }
     session.pinnedLatest = index > 0 ? record.record.commands[index - 1].latest : [:]
     let status = await run(words: words, at: location)
     session.pinnedLatest = recorded.latest
@@ -509,6 +524,7 @@ extension Shell {
 final class FrozenReplay: Sendable {
   let record: RunRecord
   private let cursor = Mutex(0)
+  private let changed = Mutex(0)
   /// The index of the next recorded step, moving the cursor on.
   func takeNext() -> Int {
     cursor.withLock { next in
@@ -516,6 +532,9 @@ final class FrozenReplay: Sendable {
       return next
     }
   }
+  /// Commands whose view definition's SHA-256 differs from the recorded one.
+  var changedViews: Int { changed.withLock { $0 } }
+  func noteChangedView() { changed.withLock { $0 += 1 } }
   var variables: [String: String] {
     var out = record.variables
     if out["server_url"] == nil, let url = record.servers.first?.baseURL { out["server_url"] = url }

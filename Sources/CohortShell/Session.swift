@@ -99,8 +99,10 @@ public final class Session: @unchecked Sendable {
   /// Diagnostics may quote servers: control characters are escaped, secrets redacted.
   public func note(_ text: String) { stderr.write(Redaction.text(Sanitize.text(text)) + "\n") }
 
-  public func warn(_ text: String) {
-    stderr.write((color ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: ") + Redaction.text(Sanitize.text(text)) + "\n")
+  /// A warning on stderr, `FILE:LINE: warning: …` when it concerns a script line.
+  public func warn(_ text: String, at location: SourceLocation? = nil) {
+    let label = color ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: "
+    stderr.write((location.map { "\($0.description): " } ?? "") + label + Redaction.text(Sanitize.text(text)) + "\n")
   }
 
   public func error(_ text: String, at location: SourceLocation?) {

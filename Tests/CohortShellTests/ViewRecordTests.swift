@@ -89,6 +89,55 @@ import Testing
     }
   }
 
+  /// A reviewer replaying a study's data pull must hear when a view file the notebook uses is no longer the one the
+  /// run was recorded with: each such line is named with both hashes, the replay still runs (so the new rows can be
+  /// compared), and it exits non-zero like any replay that differs from its record.
+  @Test func frozenReplayNamesAViewFileChangedSinceTheRecordAndFails() throws {
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try Self.view.write(toFile: dir + "/pats.json", atomically: true, encoding: .utf8)
+    try """
+      serve --background --seed 5 --patients 12
+      server add s $server_url
+      cohort add dm --server s --group all-patients
+      export dm
+      view save pats pats.json
+      view run pats.json dm --format csv
+      view run pats dm --format csv
+      expect rows pats dm == 12
+      summary dm
+      """.write(toFile: dir + "/study.cohort", atomically: true, encoding: .utf8)
+    let env = ["COHORT_NOW": "2026-01-01T00:00:00Z"]
+    let recorded = try Binary.run(["--workspace", dir + "/ws", "run", "study.cohort", "--record"], cwd: dir, environment: env)
+    #expect(recorded.status == 0, "recorded run failed: \(recorded.stderr)")
+    let old = Self.hex(try Data(contentsOf: URL(fileURLWithPath: dir + "/pats.json")))
+
+    // Unchanged: the frozen replay is clean.
+    let clean = try Binary.run(["--workspace", dir + "/ws", "replay", "study.cohort", "--frozen"], cwd: dir, environment: env)
+    #expect(clean.status == ExitStatus.ok, "\(clean.stderr)")
+    #expect(!clean.stderr.contains("changed since the run was recorded"), "\(clean.stderr)")
+
+    // The column is renamed: same rows' values, a different view.
+    try Self.view.replacingOccurrences(of: "\"name\": \"gender\"", with: "\"name\": \"sex\"")
+      .write(toFile: dir + "/pats.json", atomically: true, encoding: .utf8)
+    let new = Self.hex(try Data(contentsOf: URL(fileURLWithPath: dir + "/pats.json")))
+    #expect(new != old)
+    let frozen = try Binary.run(["--workspace", dir + "/ws", "replay", "study.cohort", "--frozen"], cwd: dir, environment: env)
+    #expect(frozen.status == ExitStatus.failed, "a frozen replay with a changed view fails: \(frozen.stderr)")
+    let says = "changed since the run was recorded (sha256 \(new.prefix(12))…, recorded \(old.prefix(12))…): "
+      + "the rows reproduced from it come from a different view than the recorded run's"
+    for line in [5, 6] {
+      #expect(frozen.stderr.contains("study.cohort:\(line): warning: view file pats.json " + says), "line \(line):\n\(frozen.stderr)")
+    }
+    for line in [7, 8] {  // the saved copy was re-saved from the changed file at line 5
+      #expect(frozen.stderr.contains("study.cohort:\(line): warning: view file "), "line \(line):\n\(frozen.stderr)")
+      #expect(frozen.stderr.contains("/views/pats.json (saved view pats) " + says), "\(frozen.stderr)")
+    }
+    #expect(!frozen.stderr.contains("study.cohort:9:"), "summary uses no view: \(frozen.stderr)")
+    #expect(frozen.stderr.contains("frozen replay differs from the record: 4 command(s) used a view that changed since the run was recorded"))
+    #expect(frozen.stdout.contains("id,sex\n"), "the commands still ran, with the current view: \(frozen.stdout)")
+  }
+
   @Test func failedRowExpectationNamesTheViewAndSnapshot() throws {
     let dir = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
