@@ -7,17 +7,9 @@ extension Store {
     cohort: String, kind: String, since: String?, until: String?, types: [String], paramsJSON: String,
     kickoffMethod: String
   ) throws -> ExportRecord {
-    try write { db in
-      let seq =
-        (try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM exports WHERE cohort = ?", arguments: [cohort])
-          ?? 0) + 1
-      var record = ExportRecord(
-        cohort: cohort, seq: seq, kind: kind, since: since, until: until,
-        types: types.isEmpty ? nil : types.joined(separator: ","), paramsJSON: paramsJSON,
-        kickoffMethod: kickoffMethod)
-      try record.insert(db)
-      return record
-    }
+    try createExport(
+      cohort: cohort, kind: kind, since: since, until: until, types: types, paramsJSON: paramsJSON,
+      kickoffMethod: kickoffMethod, side: false, note: nil, kickoffURL: nil, jobs: [])
   }
 
   /// A new export and its server jobs in ONE transaction: a crash leaves both or neither (an export row without its
