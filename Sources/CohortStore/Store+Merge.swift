@@ -108,10 +108,17 @@ extension Store {
   /// `willMerge` runs inside the transaction before the merge (tests cancel from there).
   func commitExport(_ plan: CommitPlan, willMerge: (@Sendable () -> Void)?) async throws -> IngestResult {
     do {
-      return try await pool.write { db in
+      let trace = ProcessInfo.processInfo.environment["COHORT_STORE_TRACE"] != nil
+      let (result, merged) = try await pool.write { db in
         willMerge?()
-        return try Store.merge(db, plan)
+        return (try Store.merge(db, plan), Date())
       }
+      if trace {
+        let since = merged
+        FileHandle.standardError.write(
+          Data("  COMMIT (WAL write, sync, checkpoint): \(String(format: "%.3f s", Date().timeIntervalSince(since)))\n".utf8))
+      }
+      return result
     } catch let error as DatabaseError {
       if error.resultCode == .SQLITE_INTERRUPT { throw CancellationError() }
       throw Store.translate(error, path: path)
@@ -156,7 +163,8 @@ extension Store {
       guard trace else { return }
       let cpu = threadCPU()
       FileHandle.standardError.write(
-        Data("  \(name): \(String(format: "%.3f s (cpu %.3f s)", Date().timeIntervalSince(mark), cpu - markCPU))\n".utf8))
+        Data(
+          "  \(name): \(String(format: "%.3f s (cpu %.3f s, SQLite %.0f MB, peak %.0f MB)", Date().timeIntervalSince(mark), cpu - markCPU, memoryUsedMB, memoryHighwaterMB))\n".utf8))
       mark = Date()
       markCPU = cpu
     }
@@ -264,6 +272,7 @@ extension Store {
     step("classified")
     // 3. Changed: close the current row, insert the new one.
     _ = try close(step: 1, collect: "SELECT crow, 1 FROM temp.w WHERE content = 1 AND st = 1", [])
+    step("changed rows closed")
     if wide {
       try db.execute(
         sql: """
@@ -283,7 +292,7 @@ extension Store {
           ORDER BY w.tid, w.id
           """, arguments: [c, e])
     }
-    step("changed rows closed and inserted")
+    step("new rows inserted")
     // 4. Deletes reported by the server.
     if !plan.deletes.isEmpty {
       try db.execute(

@@ -440,3 +440,15 @@ struct Stager {
 
 /// SQLite's "copy the bytes now" destructor.
 var SQLITE_TRANSIENT_: sqlite3_destructor_type { unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self) }
+
+extension Store {
+  /// SQLite's allocation high-water mark in MB since the last reset (page caches, sorters, statements: what the
+  /// store itself holds, as opposed to the process's RSS).
+  public static var memoryHighwaterMB: Double { Double(sqlite3_memory_highwater(0)) / 1_048_576 }
+
+  /// Resets SQLite's allocation high-water mark to the memory in use now.
+  public static func resetMemoryHighwater() { _ = sqlite3_memory_highwater(1) }
+
+  /// SQLite's memory in use now, in MB.
+  public static var memoryUsedMB: Double { Double(sqlite3_memory_used()) / 1_048_576 }
+}
