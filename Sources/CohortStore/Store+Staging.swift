@@ -117,16 +117,55 @@ extension Store {
     }
   }
 
-  /// Connection settings for index work: a capped page cache (32 MiB main, 16 MiB temp), temporary
+  /// Registers the "v6-commit" migration (after "v5-staging"): the commit writes O(changes) pages.
+  ///
+  /// - `resources_key` becomes (cid, tid, id, valid_from): closing a version (setting `valid_to`) no longer
+  ///   rewrites an index entry, only the table row; the current row is the one of its key with `valid_to IS NULL`.
+  /// - The partial index of current rows by patient (rewritten by every change) is replaced by `patient_keys`
+  ///   (cid, patient, tid, id), written only when a resource is new or its patient changes. Leavers' current rows
+  ///   are found through it (an entry whose resource moved to another patient is filtered by the row's patient).
+  static func registerV6(_ migrator: inout DatabaseMigrator) {
+    migrator.registerMigration("v6-commit") { db in
+      try db.execute(
+        sql: """
+          DROP INDEX resources_key;
+          CREATE INDEX resources_key ON resources(cid, tid, id, valid_from);
+          DROP INDEX resources_patient;
+          CREATE TABLE patient_keys (
+            cid INTEGER NOT NULL REFERENCES cohort_keys(cid) ON DELETE CASCADE,
+            patient TEXT NOT NULL,
+            tid INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            PRIMARY KEY (cid, patient, tid, id)
+          ) WITHOUT ROWID;
+          INSERT OR IGNORE INTO patient_keys (cid, patient, tid, id)
+            SELECT cid, patient, tid, id FROM resources WHERE patient IS NOT NULL ORDER BY cid, patient, tid, id;
+          """)
+    }
+  }
+
+  /// The page cache of every connection, in KiB: the main database's (which also caps the sorter's in-memory
+  /// runs) and the temp database's. Measured with store-bench at 1 M resources: 8 MiB + 2 MiB costs no CPU
+  /// against 32 MiB + 16 MiB (every large statement of the commit walks its B-trees in key order, and an
+  /// incremental touches each page about once), and SQLite's peak heap falls from 82 MB to 19 MB.
+  static let mainCacheKiB = 8192
+  static let tempCacheKiB = 2048
+
+  /// Connection settings for index work: a capped page cache (`mainCacheKiB`, `tempCacheKiB`), temporary
   /// tables and sorts in files (not memory; set outside a transaction), no memory-mapped I/O. Cheap; applied before each staging
   /// and commit transaction (and suitable for `Configuration.prepareDatabase`).
   public static func configureIndexConnection(_ db: Database) throws {
-    try db.execute(sql: "PRAGMA cache_size = -32768; PRAGMA mmap_size = 0")
+    try db.execute(sql: "PRAGMA cache_size = -\(mainCacheKiB); PRAGMA mmap_size = 0")
     // temp_store cannot change inside a transaction: prepareDatabase sets it (the build default is FILE).
     if !db.isInsideTransaction, try Int.fetchOne(db, sql: "PRAGMA temp_store") == 2 {
       try db.execute(sql: "PRAGMA temp_store = FILE")
     }
-    try db.execute(sql: "PRAGMA temp.cache_size = -16384")
+    try db.execute(sql: "PRAGMA temp.cache_size = -\(tempCacheKiB)")
+    let env = ProcessInfo.processInfo.environment
+    if let kb = env["COHORT_X_CACHE_KB"] { try db.execute(sql: "PRAGMA cache_size = -\(kb)") }
+    if let kb = env["COHORT_X_TEMP_KB"] { try db.execute(sql: "PRAGMA temp.cache_size = -\(kb)") }
+    if let v = env["COHORT_X_SECURE"] { try db.execute(sql: "PRAGMA secure_delete = \(v)") }
+    if let v = env["COHORT_X_SYNC"] { try db.execute(sql: "PRAGMA synchronous = \(v)") }
   }
 
   // MARK: - Staging
@@ -451,4 +490,38 @@ extension Store {
 
   /// SQLite's memory in use now, in MB.
   public static var memoryUsedMB: Double { Double(sqlite3_memory_used()) / 1_048_576 }
+}
+
+extension Store {
+  /// A page counter of the connection since the last call (sqlite3_db_status, reset): 2 = cache misses (pages
+  /// read), 9 = pages written, 12 = pages spilled mid-transaction. For the commit trace.
+  static func pageStatus(_ db: Database, _ op: Int32) -> Int {
+    var current: Int32 = 0
+    var highwater: Int32 = 0
+    _ = sqlite3_db_status(db.sqliteConnection, op, &current, &highwater, 1)
+    return Int(current)
+  }
+}
+
+extension Store {
+  /// Tests: runs `body` in a write transaction and counts the SQLite virtual-machine instructions it ran (in
+  /// hundreds, through a progress handler) — a measure of work that does not depend on the machine's load.
+  func writeCountingWork<T>(_ body: (Database) throws -> T) throws -> (T, Int) {
+    try write { db in
+      let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+      counter.initialize(to: 0)
+      defer {
+        sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil)
+        counter.deallocate()
+      }
+      sqlite3_progress_handler(
+        db.sqliteConnection, 100,
+        { context in
+          context!.assumingMemoryBound(to: Int.self).pointee += 1
+          return 0
+        }, counter)
+      let value = try body(db)
+      return (value, counter.pointee)
+    }
+  }
 }
