@@ -161,11 +161,6 @@ extension Store {
       try db.execute(sql: "PRAGMA temp_store = FILE")
     }
     try db.execute(sql: "PRAGMA temp.cache_size = -\(tempCacheKiB)")
-    let env = ProcessInfo.processInfo.environment
-    if let kb = env["COHORT_X_CACHE_KB"] { try db.execute(sql: "PRAGMA cache_size = -\(kb)") }
-    if let kb = env["COHORT_X_TEMP_KB"] { try db.execute(sql: "PRAGMA temp.cache_size = -\(kb)") }
-    if let v = env["COHORT_X_SECURE"] { try db.execute(sql: "PRAGMA secure_delete = \(v)") }
-    if let v = env["COHORT_X_SYNC"] { try db.execute(sql: "PRAGMA synchronous = \(v)") }
   }
 
   // MARK: - Staging
