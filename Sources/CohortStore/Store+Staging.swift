@@ -17,6 +17,8 @@ public typealias StagedEntry = IndexEntry
 // - `staging`: rows of an export's verified files, appended file by file; the commit merges them.
 // - `current_counts` (per cohort and type) and `snapshot_counts` (per committed export) keep `summary`
 //   O(types) instead of O(resources).
+// v6 ("v6-commit", `registerV6`) re-keys `resources_key` on (cid, tid, id, valid_from) and replaces the partial
+// index by patient with the `patient_keys` table, so that a commit writes O(changes) pages.
 extension Store {
   /// Registers the "v5-staging" migration (after "v4-jobs").
   static func registerV5(_ migrator: inout DatabaseMigrator) {
