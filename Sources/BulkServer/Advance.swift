@@ -2,11 +2,30 @@ import GRDB
 
 extension Dataset {
   /// Moves the clock by `days` and changes the data like a clinic would. Deterministic for
-  /// (seed, day number, state). Runs in one write transaction.
-  func advance(_ db: Database, days: Int, seed: UInt64) throws -> AdvanceReport {
+  /// (seed, day number, state, rate). Runs in one write transaction.
+  ///
+  /// Each day brings visits (an Encounter and its vitals, ≈ 4 resources), updates and deletions in the ratio
+  /// 4 : 2 : 1 — by default a tenth, a twentieth and a fortieth of the patients, which changes ≈ 25 % of the
+  /// resources in 7 days. `rate` (0 < rate ≤ 1) scales them so that the whole advance changes about that fraction
+  /// of the resources (estimated from the first patients' resource counts); the daily new patient and the
+  /// diabetes joiner and leaver are kept.
+  func advance(_ db: Database, days: Int, seed: UInt64, rate: Double? = nil) throws -> AdvanceReport {
     let oldClock = try Dataset.metaInt(db, "clock") ?? generator.startTime
     var dayNumber = try Dataset.metaInt(db, "day") ?? 0
     var patientCount = try Dataset.metaInt(db, "patientCount") ?? basePatients
+    var scaled: (visits: Int, updates: Int, deletes: Int)?
+    if let rate {
+      let sample = min(patientCount, 50)
+      var perPatient = 13.0
+      if sample > 0 {
+        var total = 0
+        for i in 0..<sample { total += try base(db, patient: i).count }
+        perPatient = Double(total) / Double(sample)
+      }
+      // Resources per "unit": 4 visits × ≈ 4 resources + 2 updates + 1 deletion.
+      let unit = rate * perPatient * Double(patientCount) / Double(days) / 19
+      scaled = (Int((4 * unit).rounded()), Int((2 * unit).rounded()), Int(unit.rounded()))
+    }
 
     // Before-state of every touched patient (membership and resource keys), for the report.
     var before: [Int: (keys: Set<String>, groups: Set<GroupKind>)] = [:]
@@ -43,9 +62,9 @@ extension Dataset {
         remember(i, s)
         return s
       }
-      let visitCount = max(2, patientCount / 10)
-      let updateCount = max(1, patientCount / 20)
-      let deleteCount = max(1, patientCount / 40)
+      let visitCount = scaled?.visits ?? max(2, patientCount / 10)
+      let updateCount = scaled?.updates ?? max(1, patientCount / 20)
+      let deleteCount = scaled?.deletes ?? max(1, patientCount / 40)
 
       // Deletions: an Observation entered in error.
       for i in pickPatients(deleteCount) {

@@ -172,10 +172,14 @@ public final class BulkDataServer: Sendable {
   }
 
   /// Moves the simulated clock by `days` and changes the data (new visits, updates, deletions,
-  /// patients joining and leaving Groups). Kick-offs wait while it runs.
-  public func advance(days: Int = 1) async throws -> AdvanceReport {
+  /// patients joining and leaving Groups). Kick-offs wait while it runs. `rate` (0 < rate ≤ 1): about that
+  /// fraction of the resources changes over the whole advance (default: ≈ 25 % in 7 days).
+  public func advance(days: Int = 1, rate: Double? = nil) async throws -> AdvanceReport {
     guard days >= 1 else { throw BulkServerError.invalidConfiguration("advance needs at least 1 day") }
-    return try await core.state.advance(days: days, seed: core.dataset.generator.seed)
+    if let rate, !(rate > 0 && rate <= 1) {
+      throw BulkServerError.invalidConfiguration("the change rate must be above 0 and at most 1")
+    }
+    return try await core.state.advance(days: days, seed: core.dataset.generator.seed, rate: rate)
   }
 
   /// Sets the fault switches and modes (counters start again). An `otherOrigin…` fault starts the

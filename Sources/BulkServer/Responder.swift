@@ -182,7 +182,14 @@ struct BulkResponder: HTTPResponder {
       try only(.post)
       let days = items.first { $0.0 == "days" }.map(\.1) ?? "1"
       guard let n = Int(days), (1...3650).contains(n) else { throw RequestError.badRequest("days must be a whole number from 1 to 3650") }
-      let report = try await core.state.advance(days: n, seed: core.dataset.generator.seed)
+      var rate: Double?
+      if let text = items.first(where: { $0.0 == "rate" })?.1 {
+        guard let r = Double(text), r > 0, r <= 1 else {
+          throw RequestError.badRequest("rate must be a number above 0 and at most 1 (the fraction of the resources to change)")
+        }
+        rate = r
+      }
+      let report = try await core.state.advance(days: n, seed: core.dataset.generator.seed, rate: rate)
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]
       return Reply(

@@ -204,7 +204,7 @@ actor ServerState {
 
   // MARK: advance
 
-  func advance(days: Int, seed: UInt64) async throws -> AdvanceReport {
+  func advance(days: Int, seed: UInt64, rate: Double? = nil) async throws -> AdvanceReport {
     await waitForAdvance()
     advancing = true
     defer {
@@ -214,7 +214,7 @@ actor ServerState {
       for c in w { c.resume() }
     }
     let dataset = self.dataset
-    let report = try await dataset.pool.write { db in try dataset.advance(db, days: days, seed: seed) }
+    let report = try await dataset.pool.write { db in try dataset.advance(db, days: days, seed: seed, rate: rate) }
     clock = Instant.parse(report.clock) ?? clock
     return report
   }

@@ -108,10 +108,17 @@ extension Store {
   /// `willMerge` runs inside the transaction before the merge (tests cancel from there).
   func commitExport(_ plan: CommitPlan, willMerge: (@Sendable () -> Void)?) async throws -> IngestResult {
     do {
-      return try await pool.write { db in
+      let trace = ProcessInfo.processInfo.environment["COHORT_STORE_TRACE"] != nil
+      let (result, merged) = try await pool.write { db in
         willMerge?()
-        return try Store.merge(db, plan)
+        return (try Store.merge(db, plan), Date())
       }
+      if trace {
+        let since = merged
+        FileHandle.standardError.write(
+          Data("  COMMIT (WAL write, sync, checkpoint): \(String(format: "%.3f s", Date().timeIntervalSince(since)))\n".utf8))
+      }
+      return result
     } catch let error as DatabaseError {
       if error.resultCode == .SQLITE_INTERRUPT { throw CancellationError() }
       throw Store.translate(error, path: path)
@@ -156,7 +163,8 @@ extension Store {
       guard trace else { return }
       let cpu = threadCPU()
       FileHandle.standardError.write(
-        Data("  \(name): \(String(format: "%.3f s (cpu %.3f s)", Date().timeIntervalSince(mark), cpu - markCPU))\n".utf8))
+        Data(
+          "  \(name): \(String(format: "%.3f s (cpu %.3f s, SQLite %.0f MB, peak %.0f MB, pages read %d written %d spilled %d)", Date().timeIntervalSince(mark), cpu - markCPU, memoryUsedMB, memoryHighwaterMB, pageStatus(db, 2 /* CACHE_MISS */), pageStatus(db, 9 /* CACHE_WRITE */), pageStatus(db, 12 /* CACHE_SPILL */)))\n".utf8))
       mark = Date()
       markCPU = cpu
     }
@@ -188,11 +196,11 @@ extension Store {
         DROP TABLE IF EXISTS temp.w;
         CREATE TEMP TABLE w (
           tid INTEGER NOT NULL, id TEXT NOT NULL, srow INTEGER NOT NULL, content INTEGER NOT NULL,
-          hash BLOB NOT NULL, lu INTEGER, lt TEXT, crow INTEGER, st INTEGER,
-          version_id TEXT, patient TEXT, fid INTEGER, offset INTEGER, length INTEGER,
+          hash BLOB NOT NULL, lu INTEGER, lt TEXT, crow INTEGER, st INTEGER, patient TEXT, pk INTEGER,
+          version_id TEXT, fid INTEGER, offset INTEGER, length INTEGER,
           PRIMARY KEY (tid, id)) WITHOUT ROWID;
         DROP TABLE IF EXISTS temp.closing;
-        CREATE TEMP TABLE closing (rid INTEGER PRIMARY KEY, step INTEGER NOT NULL);
+        CREATE TEMP TABLE closing (rid INTEGER PRIMARY KEY, step INTEGER NOT NULL, tid INTEGER NOT NULL);
         """)
 
     // When most staged rows will be inserted (a first export), the winners carry every column, so that
@@ -200,19 +208,20 @@ extension Store {
     let stagedRows =
       try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM main.staging WHERE export_id = ?", arguments: [e]) ?? 0
     let wide = currentBefore * 2 < stagedRows
-    let wideColumns = wide ? ", version_id, patient, fid, offset, length" : ""
+    let wideColumns = wide ? ", version_id, fid, offset, length" : ""
     let wideUpdate =
       wide
-      ? ", version_id = excluded.version_id, patient = excluded.patient, fid = excluded.fid, offset = excluded.offset, length = excluded.length"
+      ? ", version_id = excluded.version_id, fid = excluded.fid, offset = excluded.offset, length = excluded.length"
       : ""
     step("setup")
     // 1. The export's winners, one staging row per (type, id), in key order.
     try db.execute(
       sql: """
-        INSERT INTO temp.w (tid, id, srow, content, hash, lu, lt\(wideColumns))
-        SELECT tid, id, rowid, tid NOT IN (\(list(reconcile))), hash, lu, last_updated\(wideColumns)
+        INSERT INTO temp.w (tid, id, srow, content, hash, lu, lt, patient\(wideColumns))
+        SELECT tid, id, rowid, tid NOT IN (\(list(reconcile))), hash, lu, last_updated, patient\(wideColumns)
         FROM main.staging WHERE export_id = ? ORDER BY tid, id
-        ON CONFLICT (tid, id) DO UPDATE SET srow = excluded.srow, hash = excluded.hash, lu = excluded.lu, lt = excluded.lt\(wideUpdate)
+        ON CONFLICT (tid, id) DO UPDATE SET srow = excluded.srow, hash = excluded.hash, lu = excluded.lu, lt = excluded.lt,
+          patient = excluded.patient\(wideUpdate)
         WHERE (excluded.lu IS NOT NULL AND (w.lu IS NULL OR excluded.lu > w.lu))
           OR (excluded.lu IS w.lu AND (
             SELECT pn.path > po.path OR (n.fid = o.fid AND n.offset > o.offset)
@@ -222,15 +231,17 @@ extension Store {
     step("winners")
 
     // 2. Their current rows (index lookups in key order) and what each winner does to it:
-    //    NULL = added, 1 = replaces it (changed), 2 = same hash (resent), 3 = older (ignored).
+    //    NULL = added, 1 = replaces it (changed), 2 = same hash (resent), 3 = older (ignored); pk = the
+    //    patient differs from the current row's.
     try db.execute(
       sql: """
-        UPDATE temp.w SET (crow, st) = (
+        UPDATE temp.w SET (crow, st, pk) = (
           SELECT r.rowid,
             CASE WHEN r.hash IS w.hash THEN 2
               WHEN w.lt IS NOT NULL AND r.last_updated IS NOT NULL AND
                 CASE WHEN w.lu IS NOT NULL AND r.lu IS NOT NULL THEN w.lu < r.lu ELSE w.lt < r.last_updated END
-              THEN 3 ELSE 1 END
+              THEN 3 ELSE 1 END,
+            r.patient IS NOT w.patient
           FROM main.resources r INDEXED BY resources_key
           WHERE r.cid = ? AND r.tid = w.tid AND r.id = w.id AND r.valid_to IS NULL)
         WHERE content = 1
@@ -252,7 +263,7 @@ extension Store {
 
     /// Closes the rows collected for `step`; returns how many were closed.
     func close(step: Int, collect sql: String, _ arguments: StatementArguments) throws -> Int {
-      try db.execute(sql: "INSERT OR IGNORE INTO temp.closing (rid, step) " + sql, arguments: arguments)
+      try db.execute(sql: "INSERT OR IGNORE INTO temp.closing (rid, step, tid) " + sql, arguments: arguments)
       try db.execute(
         sql: """
           UPDATE main.resources SET valid_to = ?
@@ -263,7 +274,8 @@ extension Store {
 
     step("classified")
     // 3. Changed: close the current row, insert the new one.
-    _ = try close(step: 1, collect: "SELECT crow, 1 FROM temp.w WHERE content = 1 AND st = 1", [])
+    _ = try close(step: 1, collect: "SELECT crow, 1, tid FROM temp.w WHERE content = 1 AND st = 1", [])
+    step("changed rows closed")
     if wide {
       try db.execute(
         sql: """
@@ -278,12 +290,22 @@ extension Store {
           INSERT INTO main.resources (cid, tid, id, valid_from, valid_to, hash, lu, last_updated, version_id, patient,
             fid, offset, length)
           SELECT ?, s.tid, s.id, ?, NULL, s.hash, s.lu, s.last_updated, s.version_id, s.patient, s.fid, s.offset, s.length
-          FROM temp.w JOIN main.staging s ON s.rowid = w.srow
+          FROM temp.w CROSS JOIN main.staging s ON s.rowid = w.srow
           WHERE w.content = 1 AND (w.st IS NULL OR w.st = 1)
           ORDER BY w.tid, w.id
           """, arguments: [c, e])
     }
-    step("changed rows closed and inserted")
+    step("new rows inserted")
+    // Patient keys (v6): a new (patient, type, id) only for a new resource or one whose patient changed; a
+    // changed resource of the same patient writes nothing here.
+    try db.execute(
+      sql: """
+        INSERT OR IGNORE INTO main.patient_keys (cid, patient, tid, id)
+        SELECT ?, patient, tid, id FROM temp.w
+        WHERE content = 1 AND patient IS NOT NULL AND (st IS NULL OR (st = 1 AND pk))
+        ORDER BY patient, tid, id
+        """, arguments: [c])
+    step("patient keys")
     // 4. Deletes reported by the server.
     if !plan.deletes.isEmpty {
       try db.execute(
@@ -298,7 +320,7 @@ extension Store {
       result.removed += try close(
         step: 2,
         collect: """
-          SELECT r.rowid, 2 FROM temp.dels d JOIN main.resources r INDEXED BY resources_key
+          SELECT r.rowid, 2, r.tid FROM temp.dels d CROSS JOIN main.resources r INDEXED BY resources_key
             ON r.cid = ? AND r.tid = d.tid AND r.id = d.id AND r.valid_to IS NULL
           WHERE r.valid_from < ?
           """, [c, e])
@@ -312,55 +334,64 @@ extension Store {
       result.removed += try close(
         step: 3,
         collect: """
-          SELECT r.rowid, 3 FROM main.resources r INDEXED BY resources_key
+          SELECT r.rowid, 3, r.tid FROM main.resources r INDEXED BY resources_key
           WHERE r.cid = ? AND r.tid IN (\(list(sweep))) AND r.valid_to IS NULL AND r.valid_from < ?
             AND NOT EXISTS (SELECT 1 FROM temp.w WHERE w.tid = r.tid AND w.id = r.id)
           """, [c, e])
     }
 
     step("re-baseline and reconcile")
-    // 6. Membership: joiners and leavers; leavers' resources leave the state.
+    // 6. Membership: joiners and leavers; leavers' resources leave the state. The Group's member list is the
+    //    export's input (read in full from the server), so comparing it with the current members is O(members):
+    //    one covering-index scan and two Swift sets, no temporary table of every member. Only joiners and
+    //    leavers are written.
     if let members = plan.members {
-      try db.execute(
-        sql: """
-          DROP TABLE IF EXISTS temp.mnow; CREATE TEMP TABLE mnow (patient TEXT PRIMARY KEY) WITHOUT ROWID;
-          DROP TABLE IF EXISTS temp.leavers; CREATE TEMP TABLE leavers (patient TEXT PRIMARY KEY) WITHOUT ROWID;
-          """)
-      let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.mnow VALUES (?)")
-      for patient in members { try insert.execute(arguments: [patient]) }
+      // The current members are streamed against the Group's set; only when they do not cover it is a set
+      // of the current members built (to find the joiners).
+      let now = Set(members)
+      var left: [String] = []
+      var stayed = 0
+      let current = try String.fetchCursor(
+        db, sql: "SELECT patient FROM main.members WHERE cohort = ? AND valid_to IS NULL", arguments: [cohort])
+      while let patient = try current.next() {
+        if now.contains(patient) { stayed += 1 } else { left.append(patient) }
+      }
+      left.sort()
+      var joined: [String] = []
+      if stayed < now.count {
+        let before = Set(
+          try String.fetchAll(
+            db, sql: "SELECT patient FROM main.members WHERE cohort = ? AND valid_to IS NULL", arguments: [cohort]))
+        joined = now.filter { !before.contains($0) }.sorted()
+      }
       let hadMembers =
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM members WHERE cohort = ?)", arguments: [cohort])
-        ?? false
-      let joined = try String.fetchAll(
-        db,
-        sql: """
-          SELECT patient FROM temp.mnow n
-          WHERE NOT EXISTS (SELECT 1 FROM main.members m WHERE m.cohort = ? AND m.patient = n.patient AND m.valid_to IS NULL)
-          ORDER BY patient
-          """, arguments: [cohort])
-      try db.execute(
-        sql: """
-          INSERT INTO temp.leavers SELECT DISTINCT patient FROM main.members m
-          WHERE m.cohort = ? AND m.valid_to IS NULL AND NOT EXISTS (SELECT 1 FROM temp.mnow n WHERE n.patient = m.patient)
-          """, arguments: [cohort])
-      let left = try String.fetchAll(db, sql: "SELECT patient FROM temp.leavers ORDER BY patient")
+        try stayed > 0 || !left.isEmpty
+        || Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM main.members WHERE cohort = ?)", arguments: [cohort])
+          ?? false
       let addMember = try db.makeStatement(
-        sql: "INSERT INTO members (cohort, patient, valid_from, valid_to) VALUES (?, ?, ?, NULL)")
+        sql: "INSERT INTO main.members (cohort, patient, valid_from, valid_to) VALUES (?, ?, ?, NULL)")
       for patient in joined { try addMember.execute(arguments: [cohort, patient, e]) }
       if !left.isEmpty {
         try db.execute(
+          sql: "DROP TABLE IF EXISTS temp.leavers; CREATE TEMP TABLE leavers (patient TEXT PRIMARY KEY) WITHOUT ROWID")
+        let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.leavers VALUES (?)")
+        for patient in left { try insert.execute(arguments: [patient]) }
+        try db.execute(
           sql: """
-            UPDATE members SET valid_to = ?
+            UPDATE main.members SET valid_to = ?
             WHERE cohort = ? AND valid_to IS NULL AND patient IN (SELECT patient FROM temp.leavers)
             """, arguments: [e, cohort])
         result.removed += try close(
           step: 4,
           collect: """
-            SELECT r.rowid, 4 FROM temp.leavers l JOIN main.resources r INDEXED BY resources_patient
-              ON r.cid = ? AND r.patient = l.patient AND r.valid_to IS NULL AND r.patient IS NOT NULL
+            SELECT r.rowid, 4, r.tid FROM temp.leavers l
+              CROSS JOIN main.patient_keys k ON k.cid = ?1 AND k.patient = l.patient
+              CROSS JOIN main.resources r INDEXED BY resources_key
+                ON r.cid = ?1 AND r.tid = k.tid AND r.id = k.id AND r.valid_to IS NULL
+            WHERE r.patient = l.patient
             """, [c])
+        try db.execute(sql: "DROP TABLE temp.leavers")
       }
-      try db.execute(sql: "DROP TABLE temp.mnow; DROP TABLE temp.leavers")
       if hadMembers {
         result.joined = joined
         result.left = left
@@ -381,8 +412,7 @@ extension Store {
     for row in try Row.fetchAll(
       db,
       sql: """
-        SELECT r.tid, COUNT(*) FROM temp.closing k CROSS JOIN main.resources r ON r.rowid = k.rid
-        WHERE k.rid <= ? GROUP BY r.tid
+        SELECT tid, COUNT(*) FROM temp.closing WHERE rid <= ? GROUP BY tid
         """, arguments: [maxRowBefore])
     {
       let n: Int = row[1]

@@ -17,6 +17,8 @@ public typealias StagedEntry = IndexEntry
 // - `staging`: rows of an export's verified files, appended file by file; the commit merges them.
 // - `current_counts` (per cohort and type) and `snapshot_counts` (per committed export) keep `summary`
 //   O(types) instead of O(resources).
+// v6 ("v6-commit", `registerV6`) re-keys `resources_key` on (cid, tid, id, valid_from) and replaces the partial
+// index by patient with the `patient_keys` table, so that a commit writes O(changes) pages.
 extension Store {
   /// Registers the "v5-staging" migration (after "v4-jobs").
   static func registerV5(_ migrator: inout DatabaseMigrator) {
@@ -117,16 +119,50 @@ extension Store {
     }
   }
 
-  /// Connection settings for index work: a capped page cache (32 MiB main, 16 MiB temp), temporary
+  /// Registers the "v6-commit" migration (after "v5-staging"): the commit writes O(changes) pages.
+  ///
+  /// - `resources_key` becomes (cid, tid, id, valid_from): closing a version (setting `valid_to`) no longer
+  ///   rewrites an index entry, only the table row; the current row is the one of its key with `valid_to IS NULL`.
+  /// - The partial index of current rows by patient (rewritten by every change) is replaced by `patient_keys`
+  ///   (cid, patient, tid, id), written only when a resource is new or its patient changes. Leavers' current rows
+  ///   are found through it (an entry whose resource moved to another patient is filtered by the row's patient).
+  static func registerV6(_ migrator: inout DatabaseMigrator) {
+    migrator.registerMigration("v6-commit") { db in
+      try db.execute(
+        sql: """
+          DROP INDEX resources_key;
+          CREATE INDEX resources_key ON resources(cid, tid, id, valid_from);
+          DROP INDEX resources_patient;
+          CREATE TABLE patient_keys (
+            cid INTEGER NOT NULL REFERENCES cohort_keys(cid) ON DELETE CASCADE,
+            patient TEXT NOT NULL,
+            tid INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            PRIMARY KEY (cid, patient, tid, id)
+          ) WITHOUT ROWID;
+          INSERT OR IGNORE INTO patient_keys (cid, patient, tid, id)
+            SELECT cid, patient, tid, id FROM resources WHERE patient IS NOT NULL ORDER BY cid, patient, tid, id;
+          """)
+    }
+  }
+
+  /// The page cache of every connection, in KiB: the main database's (which also caps the sorter's in-memory
+  /// runs) and the temp database's. Measured with store-bench at 1 M resources: 8 MiB + 2 MiB costs no CPU
+  /// against 32 MiB + 16 MiB (every large statement of the commit walks its B-trees in key order, and an
+  /// incremental touches each page about once), and SQLite's peak heap falls from 82 MB to 19 MB.
+  static let mainCacheKiB = 8192
+  static let tempCacheKiB = 2048
+
+  /// Connection settings for index work: a capped page cache (`mainCacheKiB`, `tempCacheKiB`), temporary
   /// tables and sorts in files (not memory; set outside a transaction), no memory-mapped I/O. Cheap; applied before each staging
   /// and commit transaction (and suitable for `Configuration.prepareDatabase`).
   public static func configureIndexConnection(_ db: Database) throws {
-    try db.execute(sql: "PRAGMA cache_size = -32768; PRAGMA mmap_size = 0")
+    try db.execute(sql: "PRAGMA cache_size = -\(mainCacheKiB); PRAGMA mmap_size = 0")
     // temp_store cannot change inside a transaction: prepareDatabase sets it (the build default is FILE).
     if !db.isInsideTransaction, try Int.fetchOne(db, sql: "PRAGMA temp_store") == 2 {
       try db.execute(sql: "PRAGMA temp_store = FILE")
     }
-    try db.execute(sql: "PRAGMA temp.cache_size = -16384")
+    try db.execute(sql: "PRAGMA temp.cache_size = -\(tempCacheKiB)")
   }
 
   // MARK: - Staging
@@ -440,3 +476,49 @@ struct Stager {
 
 /// SQLite's "copy the bytes now" destructor.
 var SQLITE_TRANSIENT_: sqlite3_destructor_type { unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self) }
+
+extension Store {
+  /// SQLite's allocation high-water mark in MB since the last reset (page caches, sorters, statements: what the
+  /// store itself holds, as opposed to the process's RSS).
+  public static var memoryHighwaterMB: Double { Double(sqlite3_memory_highwater(0)) / 1_048_576 }
+
+  /// Resets SQLite's allocation high-water mark to the memory in use now.
+  public static func resetMemoryHighwater() { _ = sqlite3_memory_highwater(1) }
+
+  /// SQLite's memory in use now, in MB.
+  public static var memoryUsedMB: Double { Double(sqlite3_memory_used()) / 1_048_576 }
+}
+
+extension Store {
+  /// A page counter of the connection since the last call (sqlite3_db_status, reset): 2 = cache misses (pages
+  /// read), 9 = pages written, 12 = pages spilled mid-transaction. For the commit trace.
+  static func pageStatus(_ db: Database, _ op: Int32) -> Int {
+    var current: Int32 = 0
+    var highwater: Int32 = 0
+    _ = sqlite3_db_status(db.sqliteConnection, op, &current, &highwater, 1)
+    return Int(current)
+  }
+}
+
+extension Store {
+  /// Tests: runs `body` in a write transaction and counts the SQLite virtual-machine instructions it ran (in
+  /// hundreds, through a progress handler) — a measure of work that does not depend on the machine's load.
+  func writeCountingWork<T>(_ body: (Database) throws -> T) throws -> (T, Int) {
+    try write { db in
+      let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+      counter.initialize(to: 0)
+      defer {
+        sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil)
+        counter.deallocate()
+      }
+      sqlite3_progress_handler(
+        db.sqliteConnection, 100,
+        { context in
+          context!.assumingMemoryBound(to: Int.self).pointee += 1
+          return 0
+        }, counter)
+      let value = try body(db)
+      return (value, counter.pointee)
+    }
+  }
+}

@@ -61,6 +61,29 @@ import Testing
   }
 
   /// Two servers with the same seed and the same sequence of advances give identical reports.
+  /// `rate` scales the advance so that about that fraction of the resources changes (the bench's 1 % incremental);
+  /// a rate outside (0, 1] is refused with one clear line.
+  @Test func changeRateScalesTheAdvance() async throws {
+    try await withServer({ $0.patients = 400 }) { s in
+      let full = try await HTTP.export(s.baseURL + "/$export")
+      let resources = full.output.values.reduce(0) { $0 + $1.count }
+      let report = try await s.advance(days: 7, rate: 0.05)
+      let changed = report.addedCount + report.updatedCount + report.deletedCount
+      // 5 % of the resources, give or take the daily new patient and the estimate of resources per visit.
+      #expect(Double(changed) > 0.025 * Double(resources) && Double(changed) < 0.1 * Double(resources))
+      #expect(report.updatedCount > 0 && report.deletedCount > 0)
+      let again = try await s.advance(days: 7)  // the default stays ≈ 25 % in 7 days
+      #expect(Double(again.addedCount + again.updatedCount + again.deletedCount) > 0.15 * Double(resources))
+      for bad in ["0", "1.5", "abc", "-0.1"] {
+        let r = try await HTTP.send(s.baseURL + "/$admin/advance?days=1&rate=" + bad, method: .POST)
+        #expect(r.status == 400)
+        #expect(String(decoding: r.body, as: UTF8.self).contains("rate must be a number above 0 and at most 1"))
+      }
+      let ok = try await HTTP.send(s.baseURL + "/$admin/advance?days=1&rate=0.01", method: .POST)
+      #expect(ok.status == 200)
+    }
+  }
+
   @Test func advanceIsDeterministic() async throws {
     func run() async throws -> [AdvanceReport] {
       try await withServer({ $0.seed = 42 }) { s in

@@ -315,6 +315,66 @@ final class TaskBox: Sendable {
     }
   }
 
+  /// Issue 10 item 3 / issue 12: an incremental commit is O(changes). The same incremental (changes, deletes, a
+  /// joiner, a leaver) is committed into a cohort of 1,000 and one of 40,000 resources (same members); the work,
+  /// counted in SQLite VM instructions, must not grow with the cohort (a scan of its rows would multiply it).
+  @Test func incrementalCommitWorkDoesNotGrowWithTheCohort() async throws {
+    func work(resources n: Int) async throws -> (Int, IngestResult) {
+      try await withTemporaryDirectoryAsync { dir in
+        let store = try makeStore(dir)
+        let first = try newExport(store)
+        var entries = (0..<50).map { entry("Patient", "p\($0)", "pa\($0)") }
+        entries += [entry("Observation", "leaver-1", "l1", patient: "p49"), entry("Observation", "leaver-2", "l2", patient: "p49")]
+        entries += (0..<(n - entries.count)).map { entry("Observation", "o\($0)", "h\($0)", patient: "p\($0 % 49)") }
+        try stage(store, first, entries)
+        _ = try await store.commitExport(
+          CommitPlan(export: first, rebaselineTypes: ["Patient", "Observation"], members: (0..<50).map { "p\($0)" }))
+
+        let second = try newExport(store, kind: "incremental")
+        var changes = (0..<20).map { entry("Observation", "o\($0 * 37)", "new\($0)", updated: "2024-02-01T00:00:00Z", patient: "p\($0 * 37 % 49)") }
+        changes += [entry("Patient", "p50", "pa50"), entry("Observation", "joiner-1", "j1", patient: "p50")]
+        try stage(store, second, changes)
+        let plan = CommitPlan(
+          export: second, deletes: (0..<5).map { ("Observation", "o\($0 * 101 + 1)") },
+          members: (0..<49).map { "p\($0)" } + ["p50"])
+        let (result, work) = try store.writeCountingWork { db in try Store.merge(db, plan) }
+        return (work, result)
+      }
+    }
+    let (small, a) = try await work(resources: 1_000)
+    let (large, b) = try await work(resources: 40_000)
+    for r in [a, b] {
+      #expect(r.changed == 20 && r.added == 2 && r.removed == 5 + 3 && r.joined == ["p50"] && r.left == ["p49"])
+    }
+    #expect(large < small * 2, "incremental commit work: \(small) at 1,000 resources, \(large) at 40,000")
+  }
+
+  /// Leavers' resources are found through the patient keys, which keep an entry when a resource moves to another
+  /// patient: the resource leaves with its current patient, never with a former one.
+  @Test func aResourceThatMovedToAnotherPatientLeavesWithItsCurrentPatient() async throws {
+    try await withTemporaryDirectoryAsync { dir in
+      let store = try makeStore(dir)
+      let first = try newExport(store)
+      try stage(store, first, [
+        entry("Patient", "p1", "a"), entry("Patient", "p2", "b"), entry("Observation", "o1", "x", patient: "p1"),
+      ])
+      _ = try await store.commitExport(CommitPlan(export: first, rebaselineTypes: ["Patient", "Observation"], members: ["p1", "p2"]))
+      let second = try newExport(store, kind: "incremental")
+      try stage(store, second, [entry("Observation", "o1", "x2", updated: "2024-02-01T00:00:00Z", patient: "p2")])
+      _ = try await store.commitExport(CommitPlan(export: second, members: ["p1", "p2"]))
+      // p1 leaves: o1 now belongs to p2 and stays.
+      let third = try newExport(store, kind: "incremental")
+      let r3 = try await store.commitExport(CommitPlan(export: third, members: ["p2"]))
+      #expect(r3.left == ["p1"] && r3.removed == 1)
+      #expect(try store.counts(cohort: "dm", at: third.id!) == ["Patient": 1, "Observation": 1])
+      // p2 leaves: o1 goes with it.
+      let fourth = try newExport(store, kind: "incremental")
+      let r4 = try await store.commitExport(CommitPlan(export: fourth, members: []))
+      #expect(r4.left == ["p2"] && r4.removed == 2)
+      #expect(try store.counts(cohort: "dm", at: fourth.id!) == [:])
+    }
+  }
+
   @Test func removingACohortRemovesItsIndexAndStaging() async throws {
     try await withTemporaryDirectoryAsync { dir in
       let store = try makeStore(dir)
@@ -325,7 +385,9 @@ final class TaskBox: Sendable {
       try stage(store, open, [entry("Patient", "p2", "b")])
       try store.removeCohort(named: "dm")
       let left = try store.read { db in
-        try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM resources) + (SELECT COUNT(*) FROM staging)") ?? -1
+        try Int.fetchOne(
+          db, sql: "SELECT (SELECT COUNT(*) FROM resources) + (SELECT COUNT(*) FROM staging) + (SELECT COUNT(*) FROM patient_keys)")
+          ?? -1
       }
       #expect(left == 0)
     }
@@ -344,6 +406,46 @@ final class TaskBox: Sendable {
 }
 
 @Suite struct StagingMigrationTests {
+  /// v6 ("v6-commit"): the key index no longer holds `valid_to`, and leavers are found through `patient_keys`, built
+  /// from every stored row by the migration.
+  @Test func v5IndexMigratesToV6AndLeaversStillTakeTheirResources() async throws {
+    try await withTemporaryDirectoryAsync { dir in
+      let path = dir + "/db.sqlite"
+      do {
+        let old = try Store(path: path, upTo: "v5-staging")
+        try old.write { db in
+          try db.execute(
+            sql: """
+              INSERT INTO servers (name, base_url, created_at) VALUES ('s', 'https://x', '2026-01-01T00:00:00Z');
+              INSERT INTO cohorts (name, server, group_id, created_at) VALUES ('dm', 's', 'g', '2026-01-01T00:00:00Z');
+              INSERT INTO exports (id, cohort, seq, kind, params_json, phase, started_at) VALUES
+                (1, 'dm', 1, 'full', '{}', 'committed', '2026-01-01T00:00:00Z');
+              INSERT INTO cohort_keys (cid, name) VALUES (1, 'dm');
+              INSERT INTO rtypes (tid, name) VALUES (1, 'Patient'), (2, 'Observation');
+              INSERT INTO paths (pid, path) VALUES (1, '0001/output/a.ndjson');
+              INSERT INTO resources (cid, tid, id, valid_from, valid_to, hash, lu, last_updated, version_id, patient, fid, offset, length)
+              VALUES (1, 1, 'p1', 1, NULL, 'a', NULL, NULL, '1', 'p1', 1, 0, 9),
+                     (1, 1, 'p2', 1, NULL, 'b', NULL, NULL, '1', 'p2', 1, 10, 9),
+                     (1, 2, 'o1', 1, NULL, 'x', NULL, NULL, '1', 'p1', 1, 20, 9);
+              INSERT INTO current_counts (cid, tid, n) VALUES (1, 1, 2), (1, 2, 1);
+              INSERT INTO snapshot_counts (cid, export_id, tid, n) VALUES (1, 1, 1, 2), (1, 1, 2, 1), (1, 1, 0, 3);
+              INSERT INTO members (cohort, patient, valid_from) VALUES ('dm', 'p1', 1), ('dm', 'p2', 1);
+              """)
+        }
+      }
+      let store = try Store(path: path)
+      #expect(try store.appliedMigrations().contains("v6-commit"))
+      let keyColumns = try store.read { db in try String.fetchAll(db, sql: "SELECT name FROM pragma_index_info('resources_key')") }
+      #expect(keyColumns == ["cid", "tid", "id", "valid_from"])
+      let second = try store.createExport(
+        cohort: "dm", kind: "incremental", since: nil, until: nil, types: [], paramsJSON: "{}", kickoffMethod: "get")
+      let result = try await store.commitExport(CommitPlan(export: second, members: ["p2"]))
+      #expect(result.left == ["p1"] && result.removed == 2 && result.unchanged == 1)
+      #expect(try store.counts(cohort: "dm", at: second.id!) == ["Patient": 1])
+      #expect(try store.locate(cohort: "dm", type: "Observation", id: "o1", at: nil).map(\.validTo) == [second.id!])
+    }
+  }
+
   @Test func v3IndexRowsAreCopiedIntoTheCompactIndex() throws {
     try withTemporaryDirectory { dir in
       let path = dir + "/db.sqlite"

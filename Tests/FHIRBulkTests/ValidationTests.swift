@@ -72,6 +72,38 @@ import Testing
     #expect(s.requests(path: "/fhir/Group/g").first?.header("Authorization") == "Bearer secret-token")
   }
 
+  /// The Group body is read in one pass into its member references only (bounded memory for large Groups): the
+  /// same answers as a full JSON parse — escapes decoded, unknown elements skipped, bad JSON and a `member` that is
+  /// not an array of objects refused.
+  @Test func c59_groupBodyIsReadIntoMemberReferencesOnly() throws {
+    func read(_ text: String) -> GroupDocument? { GroupDocument(Data(text.utf8)) }
+    let g = try #require(
+      read(
+        "\u{FEFF}"
+          + #"""
+          { "meta": {"tag": [{"code": "x", "n": -1.5e3}, null, true]}, "resourceType": "Group", "quantity": 3.0,
+            "member": [ {"entity": {"reference": "Patient\/a\u00e9\ud83d\ude00", "display": "x \"y\""}, "period": {}},
+                        {"inactive": true, "entity": {"reference": "Patient/b"}},
+                        {"inactive": "yes", "entity": {"display": "no reference"}},
+                        {"entity": "not an object"} ] }
+          """#))
+    #expect(g.resourceType == "Group" && g.quantity == 3 && g.hasMember)
+    #expect(
+      g.member == [
+        GroupMember(reference: "Patient/aé😀"), GroupMember(reference: "Patient/b", inactive: true), GroupMember(),
+        GroupMember(),
+      ])
+    #expect(read(#"{"resourceType":"Group","member":[{"entity":{}}, 3]}"#)?.member == nil)
+    #expect(read(#"{"resourceType":"Group","member":[{"entity":{}}, 3]}"#)?.hasMember == true)
+    #expect(read(#"{"resourceType":"Group","member":{"entity":{}}}"#)?.member == nil)
+    #expect(read(#"{"resourceType":"Group","quantity":"many"}"#)?.quantity == nil)
+    let bad = [
+      #"{"resourceType":"Group","member":[}"#, #"{"resourceType":"Group"} x"#, #"["Group"]"#, #"{"a":01}"#,
+      #"{"a":"\x"}"#, #"{"a":tru}"#, "{\"a\":\"\u{01}\"}", #"{"a":"\ud800"}"#, "",
+    ]
+    for text in bad { #expect(read(text) == nil, "\(text)") }
+  }
+
   @Test func aSingleNonJSON200FromTheStatusURLIsRetried() async throws {
     let s = try await MockServer.start()
     defer { Task { await s.stop() } }
