@@ -14,10 +14,15 @@ import Testing
 @Suite("The cohort's state is the truth (model)")
 struct InvariantTests {
   static var steps: Int { Int(ProcessInfo.processInfo.environment["COHORT_MODEL_STEPS"] ?? "") ?? 60 }
-  static func seed(_ salt: UInt64) -> UInt64 {
-    if let text = ProcessInfo.processInfo.environment["COHORT_MODEL_SEED"], let seed = UInt64(text) { return seed &+ salt }
-    return UInt64.random(in: 1...UInt64(Int32.max)) &+ salt
-  }
+  /// Steps per episode: each episode is a fresh server and workspace. The built-in server's clinic grows every
+  /// simulated day (a new patient, visits), so one endless scenario costs O(steps²); episodes keep the long run
+  /// O(steps) while each still interleaves hundreds of exports with the server's changes.
+  static var episodeSteps: Int { Int(ProcessInfo.processInfo.environment["COHORT_MODEL_EPISODE"] ?? "") ?? 250 }
+  /// The seed given (`COHORT_MODEL_SEED`) or a random one.
+  static let rawSeed: UInt64 = {
+    if let text = ProcessInfo.processInfo.environment["COHORT_MODEL_SEED"], let seed = UInt64(text) { return seed }
+    return UInt64.random(in: 1...UInt64(Int32.max))
+  }()
 
   enum Flavour: String, CaseIterable, Sendable {
     case standard, noDeleted, ignoresPatient
@@ -26,8 +31,23 @@ struct InvariantTests {
   @Test("random scenarios against the built-in server", arguments: Flavour.allCases)
   func randomScenario(flavour: Flavour) async throws {
     if let only = ProcessInfo.processInfo.environment["COHORT_MODEL_FLAVOUR"], only != flavour.rawValue { return }
-    let seed = Self.seed(UInt64(Flavour.allCases.firstIndex(of: flavour)!) * 7919)
-    print("model (\(flavour.rawValue)): seed \(seed), \(Self.steps) steps — replay with COHORT_MODEL_SEED=\(seed) (salted per flavour)")
+    let salt = UInt64(Flavour.allCases.firstIndex(of: flavour)!) * 7919
+    var remaining = Self.steps
+    var episode: UInt64 = 0
+    while remaining > 0 {
+      let steps = min(remaining, Self.episodeSteps)
+      // Replaying one episode alone: COHORT_MODEL_SEED=raw (printed) with its flavour and step count.
+      let raw = Self.rawSeed &+ episode &* 104_729
+      print(
+        "model (\(flavour.rawValue)): seed \(raw &+ salt), \(steps) steps — replay with COHORT_MODEL_SEED=\(raw) COHORT_MODEL_FLAVOUR=\(flavour.rawValue) COHORT_MODEL_STEPS=\(steps)"
+      )
+      try await runEpisode(flavour: flavour, seed: raw &+ salt, steps: steps)
+      remaining -= steps
+      episode += 1
+    }
+  }
+
+  func runEpisode(flavour: Flavour, seed: UInt64, steps: Int) async throws {
     var rng = ModelRNG(seed: seed)
     try await withFixture({ config in
       config.patients = 12
@@ -81,7 +101,7 @@ struct InvariantTests {
 
       _ = try await f.export("c")
       try await compare(0, "first full export", types: nil)
-      for step in 1...Self.steps {
+      for step in 1...steps {
         let roll = rng.below(100)
         var options = ExportOptions()
         let action: String
