@@ -81,30 +81,10 @@ enum Completion {
     return (try? body(store)) ?? []
   }
 
-  /// Long option names of a command, from ArgumentParser's own description of the command table.
+  /// Long option names of a command, from the command catalog (ArgumentParser's own description of the table).
   static func options(for path: [String]) -> [String] {
-    guard let command = CommandTable.command(for: path) else { return ["--help"] }
-    return OptionNames.cache.withLock { $0[ObjectIdentifier(command)] } ?? OptionNames.load(command)
-  }
-}
-
-enum OptionNames {
-  static let cache = Mutex<[ObjectIdentifier: [String]]>([:])
-
-  static func load(_ command: any ParsableCommand.Type) -> [String] {
-    // The usage line names every option, e.g. "[--type <type> ...] [--since <since>]".
-    let usage = command.helpMessage(columns: 10_000)
-    var names = Set<String>()
-    var scanner = Substring(usage)
-    while let range = scanner.range(of: "--") {
-      let rest = scanner[range.upperBound...]
-      let name = rest.prefix { $0.isLetter || $0.isNumber || $0 == "-" }
-      if !name.isEmpty { names.insert("--" + name) }
-      scanner = rest
-    }
-    let sorted = names.sorted()
-    cache.withLock { $0[ObjectIdentifier(command)] = sorted }
-    return sorted
+    guard let entry = CommandCatalog.entry(for: CommandTable.pathWords(path)) else { return ["--help"] }
+    return entry.options + ["--help"]
   }
 }
 
