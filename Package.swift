@@ -89,7 +89,7 @@ let package = Package(
     .target(
       name: "CohortShell",
       dependencies: [
-        "CohortKit", "CohortBasics", "CohortStore", "CLibEdit", "CCohortSupport", "BulkServer",
+        "CohortKit", "CohortBasics", "CLibEdit", "CCohortSupport", "BulkServer",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 

@@ -86,3 +86,12 @@ public func instantOrder(_ a: String, _ b: String) -> ComparisonResult {
   }
   return a < b ? .orderedAscending : (a > b ? .orderedDescending : .orderedSame)
 }
+
+/// Current UTC time as an ISO 8601 string with seconds (local bookkeeping only, never a watermark).
+/// `COHORT_NOW` pins it (golden transcripts and replays compare output byte for byte).
+public func isoNow() -> String {
+  if let pinned = ProcessInfo.processInfo.environment["COHORT_NOW"], !pinned.isEmpty { return pinned }
+  let formatter = ISO8601DateFormatter()
+  formatter.formatOptions = [.withInternetDateTime]
+  return formatter.string(from: Date())
+}

@@ -4,7 +4,7 @@ import NDJSON
 
 /// Read-side workflows: snapshots, summary, diff, history, show.
 public struct Snapshots: Sendable {
-  public let store: Store
+  @_spi(Store) public let store: Store
   public let workspace: Workspace
   /// Replays of a recorded run: per cohort, the newest snapshot that existed at that point.
   public var pinned: [String: Int]?

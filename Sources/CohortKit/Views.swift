@@ -1,3 +1,4 @@
+import CohortBasics
 import CohortStore
 import Crypto
 import FHIRPath

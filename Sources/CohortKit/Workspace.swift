@@ -82,7 +82,7 @@ public final class Workspace: Sendable {
 
   /// The store, creating the folder and database when `create` is true.
   /// `onCreate` is told once when a new workspace is made (for the one-line notice).
-  public func store(create: Bool, onCreate: (String) -> Void = { _ in }) throws -> Store {
+  @_spi(Store) public func store(create: Bool, onCreate: (String) -> Void = { _ in }) throws -> Store {
     if let store = storeBox.value { return store }
     if !exists {
       guard create else { throw KitError.noWorkspace(searchedFrom: path) }

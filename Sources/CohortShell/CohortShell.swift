@@ -1,5 +1,4 @@
 import CohortKit
-import CohortStore
 import Foundation
 
 /// The front end: argv → REPL | script | `-c` | one command; exit codes.

@@ -1,7 +1,6 @@
 import CohortBasics
 import ArgumentParser
 import CohortKit
-import CohortStore
 import Foundation
 
 extension Session {
@@ -57,11 +56,10 @@ struct ExportCommand: ShellCommand {
   }
 
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
+    let kit = try session.open(create: false)
     let (handler, finish) = session.eventHandler()
-    let exporter = Exporter(
-      workspace: session.workspace, store: store, factory: session.clientFactory, events: handler,
-      note: { [session] in session.note($0) })
+    let exporter = try kit.exporter(
+      factory: session.clientFactory, events: handler, note: { [session] in session.note($0) })
     if cancel {
       let job = try await exporter.cancel(cohortName: cohort, keepFiles: keepFailed)
       session.note("export #\(job.seq) of \(cohort) cancelled")
@@ -146,9 +144,9 @@ struct StatusCommand: ShellCommand {
       session.emit(Table(columns: ["cohort", "export", "phase", "started", "status host", "error"], rows: []), format: output.format)
       return
     }
-    let store = try session.store(create: false)
-    if let cohort { _ = try store.cohort(named: cohort) }
-    let open = try store.exports(cohort: cohort).filter { $0.phase.isOpen }
+    let kit = try session.open(create: false)
+    if let cohort { _ = try kit.cohort(named: cohort) }
+    let open = try kit.exports(cohort: cohort).filter { $0.phase.isOpen }
     session.emit(
       Table(
         columns: ["cohort", "export", "phase", "started", "status host", "error"],
@@ -170,9 +168,9 @@ struct HistoryCommand: ShellCommand {
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
-    _ = try store.cohort(named: cohort)
-    let rows = try store.exports(cohort: cohort).map { e -> [String] in
+    let kit = try session.open(create: false)
+    _ = try kit.cohort(named: cohort)
+    let rows = try kit.exports(cohort: cohort).map { e -> [String] in
       let params = (try? JSONSerialization.jsonObject(with: Data(e.paramsJSON.utf8)) as? [String: Any]) ?? [:]
       let filters = (params["typeFilters"] as? [String] ?? []).joined(separator: " ")
       return [
@@ -189,7 +187,7 @@ struct HistoryCommand: ShellCommand {
         ],
         rows: rows, integers: ["files", "resources", "bytes"]), format: output.format)
     if chart, TerminalCharts.enabled(session, format: output.format) {
-      session.print(try TerminalCharts.history(cohort: cohort, store: store, pinned: session.pinnedLatest))
+      session.print(try TerminalCharts.history(cohort: cohort, workspace: kit, pinned: session.pinnedLatest))
     }
   }
 
@@ -206,10 +204,10 @@ struct SnapshotsCommand: ShellCommand {
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
-    _ = try store.cohort(named: cohort)
-    let rows = try store.snapshots(cohort: cohort).map { s -> [String] in
-      let total = try store.counts(cohort: cohort, at: s.id!).values.reduce(0, +)
+    let kit = try session.open(create: false)
+    _ = try kit.cohort(named: cohort)
+    let rows = try kit.snapshots(cohort: cohort).map { s -> [String] in
+      let total = try kit.counts(cohort: cohort, at: s.id!).values.reduce(0, +)
       return ["#\(s.seq)", s.kind, s.since ?? "", s.transactionTime ?? "", String(s.files), String(s.resources), String(total), s.outcome ?? ""]
     }
     session.emit(
@@ -227,13 +225,13 @@ struct WatermarksCommand: ShellCommand {
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
-    _ = try store.cohort(named: cohort)
-    let exports = Dictionary(uniqueKeysWithValues: try store.exports(cohort: cohort).map { ($0.id!, $0.seq) })
+    let kit = try session.open(create: false)
+    _ = try kit.cohort(named: cohort)
+    let exports = Dictionary(uniqueKeysWithValues: try kit.exports(cohort: cohort).map { ($0.id!, $0.seq) })
     session.emit(
       Table(
         columns: ["type", "transactionTime", "snapshot"],
-        rows: try store.watermarks(cohort: cohort).map {
+        rows: try kit.watermarks(cohort: cohort).map {
           [$0.resourceType == "*" ? "(every type)" : $0.resourceType, $0.transactionTime, "#\(exports[$0.exportID] ?? 0)"]
         }),
       format: output.format)
@@ -248,8 +246,8 @@ struct ServerCheck: ShellCommand {
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
-    let report = try await ServerDiagnostics.check(server: try store.server(named: name), factory: session.clientFactory)
+    let kit = try session.open(create: false)
+    let report = try await ServerDiagnostics.check(server: try kit.server(named: name), factory: session.clientFactory)
     var rows: [[String]] = [["server", report.server], ["url", report.url], ["auth", report.auth]]
     if let smart = report.smart {
       rows += [

@@ -1,6 +1,6 @@
+import CohortBasics
 import ArgumentParser
 import CohortKit
-import CohortStore
 import Foundation
 
 /// Builds a run record while a notebook (or an interactive session with `record on`) runs.
@@ -15,18 +15,18 @@ final class Recorder {
     record = RunRecord(
       tool: RunRecord.Tool(version: CohortVersion.string, commit: CohortVersion.commit), notebook: notebook,
       workspace: session.workspace.path, started: isoNow())
-    let store = session.workspace.exists ? try? session.store(create: false) : nil
-    baselineExportID = (try? store?.exports(cohort: nil).last?.id ?? 0) ?? 0
+    let kit = session.workspace.exists ? try? session.open(create: false) : nil
+    baselineExportID = (try? kit?.exports(cohort: nil).last?.id ?? 0) ?? 0
   }
 
   func commandFinished(line: Int, text: String, words: [String], status: Int32, output: String, session: Session) {
     var latest: [String: Int] = [:]
     var parameters: String?
-    if session.workspace.exists, let store = try? session.store(create: false) {
-      for cohort in (try? store.cohorts()) ?? [] {
-        if let last = try? store.snapshots(cohort: cohort.name).last { latest[cohort.name] = last.seq }
+    if session.workspace.exists, let kit = try? session.open(create: false) {
+      for cohort in (try? kit.cohorts()) ?? [] {
+        if let last = try? kit.snapshots(cohort: cohort.name).last { latest[cohort.name] = last.seq }
       }
-      if words.first == "export", words.count > 1, let job = try? store.exports(cohort: words[1]).last,
+      if words.first == "export", words.count > 1, let job = try? kit.exports(cohort: words[1]).last,
         (job.id ?? 0) > baselineExportID
       {
         parameters = job.paramsJSON
@@ -49,7 +49,7 @@ final class Recorder {
     record.variables = session.variables.filter { !Redaction.secretName($0.key) && !Secrets.lineCarriesSecret($0.value) }
     record.exitStatus = status
     if session.workspace.exists {
-      try record.collect(store: try session.store(create: false), workspace: session.workspace, afterExportID: baselineExportID)
+      try session.open(create: false).collect(&record, afterExportID: baselineExportID)
     }
     try record.write(path: path)
     session.note("run record written to \(path)")
@@ -124,8 +124,8 @@ struct ExpectCommand: ShellCommand {
 
   func execute(in session: Session) async throws {
     guard let what = words.first else { throw ValidationError("expect needs: count, rows, diff, members or snapshots") }
-    let store = try session.store(create: false)
-    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
+    let kit = try session.open(create: false)
+    let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)
     func compare(_ actual: Int, _ op: String, _ expected: String, _ label: String) throws {
       guard let n = Int(expected) else { throw ValidationError("'\(expected)' is not a whole number") }
       let ok: Bool
@@ -145,17 +145,17 @@ struct ExpectCommand: ShellCommand {
     case "count":
       guard args.count == 4 else { throw ValidationError("usage: expect count COHORT TYPE OP N") }
       let snap = try snapshots.resolve(cohort: args[0], nil)
-      let n = try store.counts(cohort: args[0], at: snap.id!)[args[1]] ?? 0
+      let n = try kit.counts(cohort: args[0], at: snap.id!)[args[1]] ?? 0
       try compare(n, args[2], args[3], "\(args[1]) in \(args[0]) at #\(snap.seq)")
     case "rows":
       guard args.count == 4 else { throw ValidationError("usage: expect rows VIEW COHORT OP N") }
-      let (n, seq) = try viewRowCount(args[0], cohort: args[1], store: store, snapshots: snapshots, session: session)
+      let (n, seq) = try viewRowCount(args[0], cohort: args[1], workspace: kit, snapshots: snapshots, session: session)
       try compare(n, args[2], args[3], "rows of view \(args[0]) in \(args[1]) at #\(seq)")
     case "diff":
       guard args.count == 5 else { throw ValidationError("usage: expect diff COHORT TYPE added|changed|removed OP N") }
       let b = try snapshots.resolve(cohort: args[0], "latest")
       let a = try snapshots.resolve(cohort: args[0], "previous")
-      let diff = try store.diff(cohort: args[0], from: a.id!, to: b.id!, type: args[1])
+      let diff = try kit.diff(cohort: args[0], from: a.id!, to: b.id!, type: args[1])
       let n: Int
       switch args[2] {
       case "added": n = diff.added[args[1]]?.count ?? 0
@@ -167,10 +167,10 @@ struct ExpectCommand: ShellCommand {
     case "members":
       guard args.count == 3 else { throw ValidationError("usage: expect members COHORT OP N") }
       let snap = try snapshots.resolve(cohort: args[0], nil)
-      try compare(try store.members(cohort: args[0], at: snap.id!).count, args[1], args[2], "members of \(args[0]) at #\(snap.seq)")
+      try compare(try kit.members(cohort: args[0], at: snap.id!).count, args[1], args[2], "members of \(args[0]) at #\(snap.seq)")
     case "snapshots":
       guard args.count == 3 else { throw ValidationError("usage: expect snapshots COHORT OP N") }
-      _ = try store.cohort(named: args[0])
+      _ = try kit.cohort(named: args[0])
       try compare(try snapshots.snapshots(cohort: args[0]).count, args[1], args[2], "snapshots of \(args[0])")
     default:
       throw ValidationError("expect needs: count, rows, diff, members or snapshots (not '\(what)')")

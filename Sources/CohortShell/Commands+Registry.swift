@@ -1,6 +1,5 @@
 import ArgumentParser
 import CohortKit
-import CohortStore
 import Foundation
 
 /// A command the shell can run. ArgumentParser parses it; `execute` runs it against the session.
@@ -68,9 +67,9 @@ struct ServerAdd: ShellCommand {
   func execute(in session: Session) async throws {
     let base = try Registry.validateBaseURL(url)
     if let tokenEnv { try Registry.validateEnvName(tokenEnv) }
-    let store = try session.store(create: true)
+    let kit = try session.open(create: true)
     let keyPath = key.map { Workspace.absolutePath($0) }
-    try store.addServer(
+    try kit.addServer(
       ServerRecord(
         name: name, baseURL: base, authKind: auth, tokenEnv: tokenEnv,
         tokenFile: tokenFile.map { Workspace.absolutePath($0) }, clientID: clientID, keyPath: keyPath,
@@ -85,7 +84,7 @@ struct ServerList: ShellCommand {
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
-    let servers = session.workspace.exists ? try session.store(create: false).servers() : []
+    let servers = session.workspace.exists ? try session.open(create: false).servers() : []
     session.emit(
       Table(
         columns: ["name", "url", "auth", "kickoff"],
@@ -100,7 +99,7 @@ struct ServerShow: ShellCommand {
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
-    let s = try session.store(create: false).server(named: name)
+    let s = try session.open(create: false).server(named: name)
     var rows: [[String]] = [["name", s.name], ["url", s.baseURL], ["auth", s.authKind.rawValue], ["kickoff", s.kickoffMethod]]
     if let env = s.tokenEnv {
       let set = (session.environment[env] ?? "").isEmpty ? "not set" : "set"
@@ -124,7 +123,7 @@ struct ServerRemove: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a server (no cohort may use it).")
   @Argument(help: "Server name.", completion: .serverName) var name: String
   func execute(in session: Session) async throws {
-    try session.store(create: false).removeServer(named: name)
+    try session.open(create: false).removeServer(named: name)
     session.note("removed server \(name)")
   }
 }
@@ -134,7 +133,7 @@ struct ServerRename: ShellCommand {
   @Argument(help: "Current name.", completion: .serverName) var old: String
   @Argument(help: "New name.") var new: String
   func execute(in session: Session) async throws {
-    try session.store(create: false).renameServer(old, to: new)
+    try session.open(create: false).renameServer(old, to: new)
     session.note("renamed server \(old) → \(new)")
   }
 }
@@ -160,8 +159,8 @@ struct CohortAdd: ShellCommand {
   func execute(in session: Session) async throws {
     let typeList = try ResourceTypes.parseList(types)
     try Registry.validateTypeFilters(typeFilters)
-    let store = try session.store(create: true)
-    try store.addCohort(
+    let kit = try session.open(create: true)
+    try kit.addCohort(
       CohortRecord(
         name: name, server: server, groupID: group,
         defaultTypes: typeList.isEmpty ? nil : typeList.joined(separator: ","), note: note, typeFilters: typeFilters,
@@ -181,11 +180,11 @@ struct CohortSet: ShellCommand {
   @Option(help: "_elements, comma-separated; '' for whole resources.") var elements: String?
 
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
+    let kit = try session.open(create: false)
     let filters: [String]? = noTypeFilter ? [] : (typeFilters.isEmpty ? nil : typeFilters)
-    let result = try Registry.setDefinition(
+    let result = try kit.setDefinition(
       cohort: name, types: try types.map { try ResourceTypes.parseList($0) }, typeFilters: filters,
-      elements: elements.map { $0.split(separator: ",").map(String.init) }, store: store)
+      elements: elements.map { $0.split(separator: ",").map(String.init) })
     let reset = result.reset.map { $0 == "*" ? "every type" : $0 }
     session.note(
       "cohort \(name): "
@@ -204,10 +203,10 @@ struct CohortList: ShellCommand {
       session.emit(Table(columns: ["name", "server", "group", "types", "snapshots", "last export"], rows: []), format: output.format)
       return
     }
-    let store = try session.store(create: false)
+    let kit = try session.open(create: false)
     var rows: [[String]] = []
-    for c in try store.cohorts() {
-      let snaps = try store.snapshots(cohort: c.name)
+    for c in try kit.cohorts() {
+      let snaps = try kit.snapshots(cohort: c.name)
       rows.append([
         c.name, c.server, c.groupID, c.defaultTypes ?? "(all)", String(snaps.count),
         snaps.last?.transactionTime ?? "",
@@ -224,9 +223,9 @@ struct CohortShow: ShellCommand {
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
-    let c = try store.cohort(named: name)
-    let exports = try store.exports(cohort: name)
+    let kit = try session.open(create: false)
+    let c = try kit.cohort(named: name)
+    let exports = try kit.exports(cohort: name)
     let snaps = exports.filter { $0.phase == .committed }
     var rows = [
       ["name", c.name], ["server", c.server], ["group", c.groupID], ["types", c.defaultTypes ?? "(all)"],
@@ -247,8 +246,7 @@ struct CohortRemove: ShellCommand {
   @Argument(help: "Cohort name.", completion: .cohortName) var name: String
   @Flag(help: "Also delete its exports, snapshots and files.") var force = false
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
-    try Registry.removeCohort(name, force: force, workspace: session.workspace, store: store)
+    try session.open(create: false).removeCohort(name, force: force)
     session.note("removed cohort \(name)")
   }
 }
@@ -258,8 +256,7 @@ struct CohortRename: ShellCommand {
   @Argument(help: "Current name.", completion: .cohortName) var old: String
   @Argument(help: "New name.") var new: String
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
-    try Registry.renameCohort(old, to: new, workspace: session.workspace, store: store)
+    try session.open(create: false).renameCohort(old, to: new)
     session.note("renamed cohort \(old) → \(new)")
   }
 }

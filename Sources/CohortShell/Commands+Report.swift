@@ -1,6 +1,5 @@
 import ArgumentParser
 import CohortKit
-import CohortStore
 import Foundation
 
 struct ReportCommand: ShellCommand {
@@ -15,8 +14,8 @@ struct ReportCommand: ShellCommand {
   @Flag(help: "Open it in the default browser afterwards.") var open = false
 
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
-    let report = try CohortReport.build(store: store, cohort: cohort, pinned: session.pinnedLatest)
+    let kit = try session.open(create: false)
+    let report = try kit.report(cohort: cohort, pinned: session.pinnedLatest)
     let path = out.map { Workspace.absolutePath($0) } ?? session.workspace.cohortFolder(cohort) + "/report.html"
     let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
     do {
@@ -80,8 +79,8 @@ enum TerminalCharts {
   }
 
   /// Under `history`: resources in the cohort and members at each snapshot, one bar per export.
-  static func history(cohort: String, store: Store, pinned: [String: Int]?) throws -> String {
-    let report = try CohortReport.build(store: store, cohort: cohort, pinned: pinned)
+  static func history(cohort: String, workspace: Workspace, pinned: [String: Int]?) throws -> String {
+    let report = try workspace.report(cohort: cohort, pinned: pinned)
     guard !report.exports.isEmpty else { return "" }
     let bySeq = Dictionary(uniqueKeysWithValues: report.snapshots.map { ($0.seq, $0) })
     let top = report.snapshots.map(\.total).max() ?? 0
@@ -106,8 +105,8 @@ enum TerminalCharts {
   }
 
   /// Under `summary`: per type, a sparkline of its count over the snapshots up to the one shown.
-  static func summary(cohort: String, upTo seq: Int, store: Store, pinned: [String: Int]?) throws -> String {
-    let report = try CohortReport.build(store: store, cohort: cohort, pinned: pinned)
+  static func summary(cohort: String, upTo seq: Int, workspace: Workspace, pinned: [String: Int]?) throws -> String {
+    let report = try workspace.report(cohort: cohort, pinned: pinned)
     let snaps = report.snapshots.filter { $0.seq <= seq }
     guard let first = snaps.first, let last = snaps.last else { return "" }
     let types = report.types.filter { t in snaps.contains { $0.counts[t] != nil } }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import BulkServer
 import CohortKit
-import CohortStore
 import Dispatch
 import Foundation
 import Synchronization

@@ -1,6 +1,5 @@
 import ArgumentParser
 import CohortKit
-import CohortStore
 import Foundation
 
 struct SummaryCommand: ShellCommand {
@@ -25,11 +24,11 @@ struct SummaryCommand: ShellCommand {
       try await summarizeFiles(session)
       return
     }
-    let store = try session.store(create: false)
-    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
+    let kit = try session.open(create: false)
+    let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)
     if by == "patient" {
       let snap = try snapshots.resolve(cohort: target, at)
-      let perType = try store.perPatientCounts(cohort: target, at: snap.id!)
+      let perType = try kit.perPatientCounts(cohort: target, at: snap.id!)
       let rows = perType.keys.sorted().map { type -> [String] in
         let counts = perType[type] ?? []
         let median = counts.isEmpty ? 0 : counts[counts.count / 2]
@@ -46,7 +45,7 @@ struct SummaryCommand: ShellCommand {
     }
     session.emit(Table(columns: ["type", "resources", "change"], rows: table, integers: ["resources", "change"]), format: output.format)
     if chart, TerminalCharts.enabled(session, format: output.format) {
-      session.print(try TerminalCharts.summary(cohort: target, upTo: snap.seq, store: store, pinned: session.pinnedLatest))
+      session.print(try TerminalCharts.summary(cohort: target, upTo: snap.seq, workspace: kit, pinned: session.pinnedLatest))
     }
   }
 
@@ -72,14 +71,14 @@ struct DiffCommand: ShellCommand {
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
-    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
+    let kit = try session.open(create: false)
+    let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)
     let b = try snapshots.resolve(cohort: cohort, to ?? "latest")
     let a = try snapshots.resolve(cohort: cohort, from ?? (to == nil ? "previous" : String(b.seq - 1)))
     guard a.id! < b.id! else {
       throw KitError.invalidArgument("diff compares an older snapshot with a newer one (#\(a.seq) is not before #\(b.seq))")
     }
-    let diff = try store.diff(cohort: cohort, from: a.id!, to: b.id!, type: type)
+    let diff = try kit.diff(cohort: cohort, from: a.id!, to: b.id!, type: type)
     if ids {
       var rows: [[String]] = []
       for t in diff.types {
@@ -113,11 +112,11 @@ struct ShowCommand: ShellCommand {
   @OptionGroup var output: FormatOption
 
   func execute(in session: Session) async throws {
-    let store = try session.store(create: false)
-    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
+    let kit = try session.open(create: false)
+    let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)
     let found = try snapshots.show(cohort: cohort, reference: reference, at: at, allVersions: versions)
     if versions {
-      let seqs = Dictionary(uniqueKeysWithValues: try store.exports(cohort: cohort).map { ($0.id!, $0.seq) })
+      let seqs = Dictionary(uniqueKeysWithValues: try kit.exports(cohort: cohort).map { ($0.id!, $0.seq) })
       session.emit(
         Table(
           columns: ["from", "until", "versionId", "lastUpdated", "hash"],

@@ -1,6 +1,5 @@
 import ArgumentParser
 import CohortKit
-import CohortStore
 import Foundation
 
 /// Output formats of view rows (`ndjson` in addition to the shell's formats).
@@ -46,10 +45,10 @@ struct ViewRun: ShellCommand {
       if at != nil { throw KitError.invalidArgument("--at applies to a cohort, not to files") }
       stats = try ViewRunner.run(spec, files: try ViewRunner.ndjsonFiles(at: targetPath)) { try sink.add($0) }
     } else {
-      let store = try session.store(create: false)
-      let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
+      let kit = try session.open(create: false)
+      let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)
       let snap = try snapshots.resolve(cohort: target, at)
-      stats = try ViewRunner.run(spec, store: store, workspace: session.workspace, cohort: target, at: snap.id!) {
+      stats = try kit.runView(spec, cohort: target, at: snap.id!) {
         try sink.add($0)
       }
     }
@@ -145,7 +144,7 @@ struct ViewSave: ShellCommand {
   @Argument(help: "ViewDefinition JSON file.") var file: String
 
   func execute(in session: Session) async throws {
-    _ = try session.store(create: true)
+    _ = try session.open(create: true)
     let spec = try SavedViews(workspace: session.workspace).save(name: name, from: session.resolvePath(file))
     session.note("saved view \(name): \(spec.resource), \(spec.columnNames.count) columns")
   }
@@ -208,11 +207,10 @@ struct ViewMaterialize: ShellCommand {
     let spec = try loadView(name, session)
     let table = name.hasSuffix(".json") || name.contains("/")
       ? (spec.name ?? URL(fileURLWithPath: name).deletingPathExtension().lastPathComponent) : name
-    let store = try session.store(create: false)
-    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
+    let kit = try session.open(create: false)
+    let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)
     let snap = try snapshots.resolve(cohort: cohort, at)
-    let meta = try ViewAnalysis.materialize(
-      spec, name: table, store: store, workspace: session.workspace, cohort: cohort, snapshot: snap)
+    let meta = try kit.materializeView(spec, name: table, cohort: cohort, snapshot: snap)
     session.emit(
       Table(
         columns: ["table", "rows", "snapshot", "transactionTime", "view sha256"],
@@ -233,12 +231,11 @@ struct ViewDiff: ShellCommand {
 
   func execute(in session: Session) async throws {
     let spec = try loadView(name, session)
-    let store = try session.store(create: false)
-    let snapshots = Snapshots(store: store, workspace: session.workspace, pinned: session.pinnedLatest)
+    let kit = try session.open(create: false)
+    let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)
     let b = try snapshots.resolve(cohort: cohort, to ?? "latest")
     let a = try snapshots.resolve(cohort: cohort, from ?? (to == nil ? "previous" : String(b.seq - 1)))
-    let (added, removed) = try ViewAnalysis.diff(
-      spec, store: store, workspace: session.workspace, cohort: cohort, from: a.id!, to: b.id!)
+    let (added, removed) = try kit.diffView(spec, cohort: cohort, from: a.id!, to: b.id!)
     if session.effectiveFormat == .table && output.format == nil {
       session.print("#\(a.seq) → #\(b.seq): \(added.count) rows added, \(removed.count) removed")
     }
@@ -284,10 +281,10 @@ func viewUsed(by words: [String], session: Session) -> (view: String, path: Stri
 /// `expect rows VIEW COHORT OP N`: the number of rows of the view at the cohort's latest snapshot
 /// (pinned during `replay --frozen`), and that snapshot's number.
 func viewRowCount(
-  _ view: String, cohort: String, store: Store, snapshots: Snapshots, session: Session
+  _ view: String, cohort: String, workspace: Workspace, snapshots: Snapshots, session: Session
 ) throws -> (rows: Int, seq: Int) {
   let spec = try loadView(view, session)
   let snap = try snapshots.resolve(cohort: cohort, nil)
-  let stats = try ViewRunner.run(spec, store: store, workspace: session.workspace, cohort: cohort, at: snap.id!) { _ in }
+  let stats = try workspace.runView(spec, cohort: cohort, at: snap.id!) { _ in }
   return (stats.rows, snap.seq)
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import CohortKit
-import CohortStore
 import Foundation
 import Synchronization
 
@@ -76,9 +75,9 @@ enum Completion {
     return values.filter { $0.hasPrefix(last) && !taken.contains($0) }.sorted().map { prefix + $0 }
   }
 
-  static func names(_ session: Session, _ body: (Store) throws -> [String]) -> [String] {
-    guard session.workspace.exists, let store = try? session.store(create: false) else { return [] }
-    return (try? body(store)) ?? []
+  static func names(_ session: Session, _ body: (Workspace) throws -> [String]) -> [String] {
+    guard session.workspace.exists, let kit = try? session.open(create: false) else { return [] }
+    return (try? body(kit)) ?? []
   }
 
   /// Long option names of a command, from the command catalog (ArgumentParser's own description of the table).
@@ -134,10 +133,10 @@ enum ShellCompletion {
   }
 
   /// Names from the workspace's store (nothing when there is no workspace yet; never creates one).
-  static func names(words: [String], prefix: String, _ body: (Store) throws -> [String]) -> [String] {
+  static func names(words: [String], prefix: String, _ body: (Workspace) throws -> [String]) -> [String] {
     let workspace = workspace(words: words)
-    guard workspace.exists, let store = try? workspace.store(create: false) else { return [] }
-    return ((try? body(store)) ?? []).filter { $0.hasPrefix(prefix) }.sorted()
+    guard workspace.exists, let kit = try? workspace.open(create: false) else { return [] }
+    return ((try? body(kit)) ?? []).filter { $0.hasPrefix(prefix) }.sorted()
   }
 }
 

@@ -1,7 +1,6 @@
 import CohortBasics
 import ArgumentParser
 import CohortKit
-import CohortStore
 import Foundation
 import Synchronization
 

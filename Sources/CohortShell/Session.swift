@@ -1,5 +1,4 @@
 import CohortKit
-import CohortStore
 import Foundation
 
 /// Documented exit codes.
@@ -120,9 +119,10 @@ public final class Session: @unchecked Sendable {
     return URL(fileURLWithPath: base).appendingPathComponent(path).standardizedFileURL.path
   }
 
-  /// The store, created on first write with a one-line notice.
-  public func store(create: Bool) throws -> Store {
-    try workspace.store(create: create) { path in
+  /// The workspace, opened (with `create`, made on first write with a one-line notice).
+  @discardableResult
+  public func open(create: Bool) throws -> Workspace {
+    try workspace.open(create: create) { path in
       self.note("created workspace \(path)")
     }
   }

@@ -1,3 +1,4 @@
+import CohortBasics
 import Foundation
 import GRDB
 
@@ -281,11 +282,3 @@ public struct WatermarkRecord: Codable, Sendable, Equatable, FetchableRecord, Pe
   }
 }
 
-/// Current UTC time as an ISO 8601 string with seconds (local bookkeeping only, never a watermark).
-/// `COHORT_NOW` pins it (golden transcripts and replays compare output byte for byte).
-public func isoNow() -> String {
-  if let pinned = ProcessInfo.processInfo.environment["COHORT_NOW"], !pinned.isEmpty { return pinned }
-  let formatter = ISO8601DateFormatter()
-  formatter.formatOptions = [.withInternetDateTime]
-  return formatter.string(from: Date())
-}

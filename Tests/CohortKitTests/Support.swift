@@ -1,5 +1,5 @@
 import BulkServer
-import CohortKit
+@_spi(Store) import CohortKit
 import CohortStore
 import FHIRBulk
 import CohortTestSupport

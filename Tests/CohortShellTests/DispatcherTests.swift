@@ -2,6 +2,8 @@ import CohortTestSupport
 import Foundation
 import Testing
 
+@_spi(Store) import CohortKit
+
 @testable import CohortShell
 
 @Suite struct DispatcherTests {
@@ -87,7 +89,7 @@ import Testing
   @Test func removingACohortWithExportsNeedsForce() async throws {
     let h = try Harness()
     try await h.run("server add p https://x; cohort add c --server p --group g")
-    let store = try h.shell.session.store(create: false)
+    let store = try h.shell.session.workspace.store(create: false)
     _ = try store.createExport(cohort: "c", kind: "full", since: nil, until: nil, types: [], paramsJSON: "{}", kickoffMethod: "get")
     #expect(try await h.run("cohort remove c") == ExitStatus.failed)
     #expect(h.stderr.contains("has 1 export(s); `cohort remove c --force` deletes them"))

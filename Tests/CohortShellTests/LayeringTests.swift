@@ -21,17 +21,8 @@ import Testing
     "BulkServer": ["FHIRBulk", "CohortStore", "CohortKit", "CohortShell"],
     "CohortStore": ["FHIRBulk", "NDJSON", "CohortKit", "CohortShell", "BulkServer"],
     "CohortKit": ["BulkServer", "CohortShell"],
-    "CohortShell": ["FHIRBulk", "NDJSON", "FHIRPath", "SQLOnFHIR"],
+    "CohortShell": ["CohortStore", "FHIRBulk", "NDJSON", "FHIRPath", "SQLOnFHIR"],
     "cohort": ["CohortKit", "CohortStore", "FHIRBulk", "NDJSON", "BulkServer"],
-  ]
-
-  /// CohortShell → CohortStore is the one crossing still open (issue 13: the shell should reach the store only
-  /// through CohortKit's typed API). These files may still import it; the list may only shrink — a new file that
-  /// imports CohortStore fails here.
-  static let shellFilesStillImportingTheStore: Set<String> = [
-    "CohortShell.swift", "Commands+Export.swift", "Commands+Notebook.swift", "Commands+Registry.swift",
-    "Commands+Report.swift", "Commands+Serve.swift", "Commands+Snapshots.swift", "Commands+View.swift",
-    "Completion.swift", "Dispatcher.swift", "Session.swift",
   ]
 
   /// (file name, imported module) per Swift file of a target.
@@ -64,13 +55,15 @@ import Testing
     }
   }
 
-  @Test("the shell reaches the store only from the files that still do (the list only shrinks)")
-  func shellStoreImportsOnlyShrink() throws {
-    let files = Set(try Self.imports(of: "CohortShell").filter { $0.1 == "CohortStore" }.map(\.0))
-    let new = files.subtracting(Self.shellFilesStillImportingTheStore)
-    #expect(new.isEmpty, "new CohortShell files import CohortStore: \(new.sorted()); go through CohortKit instead")
-    let gone = Self.shellFilesStillImportingTheStore.subtracting(files)
-    #expect(gone.isEmpty, "these files no longer import CohortStore; remove them from the list: \(gone.sorted())")
+  @Test("the shell reaches the store only through CohortKit's typed API (no CohortStore import, no store SPI)")
+  func shellNeverHoldsTheStore() throws {
+    // CohortKit hands out the `Store` only under `@_spi(Store)` (tests use it); the shell must not opt in.
+    let folder = Self.root.appendingPathComponent("Sources/CohortShell").path
+    for name in try FileManager.default.contentsOfDirectory(atPath: folder) where name.hasSuffix(".swift") {
+      let text = try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
+      #expect(!text.contains("@_spi(Store)"), "Sources/CohortShell/\(name) opts into CohortKit's store SPI")
+      #expect(!text.contains("import CohortStore"), "Sources/CohortShell/\(name) imports CohortStore")
+    }
   }
 
   @Test("Package.swift declares no forbidden dependency either")

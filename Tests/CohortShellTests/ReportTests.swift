@@ -1,5 +1,5 @@
 import CohortTestSupport
-import CohortKit
+@_spi(Store) import CohortKit
 import CohortStore
 import Foundation
 import Testing
@@ -66,7 +66,7 @@ struct FixtureError: Error, CustomStringConvertible {
 @Suite(.serialized) struct ReportTests {
   /// Every patient id the cohort ever had (across all snapshots).
   static func allMemberIDs(_ h: Harness, _ cohort: String) throws -> Set<String> {
-    let store = try h.shell.session.store(create: false)
+    let store = try h.shell.session.workspace.store(create: false)
     var ids = Set<String>()
     for snap in try store.snapshots(cohort: cohort) { ids.formUnion(try store.members(cohort: cohort, at: snap.id!)) }
     return ids
@@ -107,7 +107,7 @@ struct FixtureError: Error, CustomStringConvertible {
     #expect(Self.count("<table>", in: html) == 5)
     #expect(html.contains("<h2 id=\"wm\">Watermarks</h2>") && html.contains("<caption>Watermarks</caption>"))
     // One point per value plotted.
-    let report = try CohortReport.build(store: try h.shell.session.store(create: false), cohort: cohort)
+    let report = try CohortReport.build(store: try h.shell.session.workspace.store(create: false), cohort: cohort)
     #expect(report.exports.count == 3 && report.snapshots.count == 3)
     #expect(Self.points("timeline", in: html) == 3)
     #expect(Self.points("counts", in: html) == report.types.count * 3)
@@ -179,7 +179,7 @@ struct FixtureError: Error, CustomStringConvertible {
     }
     #expect(consoleErrors.isEmpty, "console errors: \(consoleErrors)")
     // The parsed DOM has every chart with its points.
-    let report = try CohortReport.build(store: try h.shell.session.store(create: false), cohort: cohort)
+    let report = try CohortReport.build(store: try h.shell.session.workspace.store(create: false), cohort: cohort)
     #expect(Self.points("timeline", in: dump.out) == report.exports.count)
     #expect(Self.points("counts", in: dump.out) == report.types.count * report.snapshots.count)
     #expect(Self.points("members", in: dump.out) == 3 * report.snapshots.count)
