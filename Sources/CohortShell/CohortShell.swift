@@ -2,6 +2,7 @@ import CohortKit
 import Foundation
 
 /// The front end: argv → REPL | script | `-c` | one command; exit codes.
+@MainActor
 public enum CohortMain {
   public static func main() async -> Never {
     // Everything cohort writes (exports, the store, logs, records) may hold patient data: owner only.
@@ -79,13 +80,21 @@ public enum CohortMain {
     session.bail = bail
     let shell = Shell(session: session)
     Interrupts.shared.install()
-    defer { stopBackgroundServers(session) }
+    let status = await front(shell: shell, commandText: commandText, echo: echo, rest: Array(args), cwd: cwd)
+    // Servers started with `serve --background` stop with the session (awaited: the session is on the main actor,
+    // and nothing here blocks it).
+    for server in session.backgroundServers { await server.stop() }
+    session.backgroundServers = []
+    return status
+  }
 
+  /// Runs what the arguments ask for: `-c`, a `.cohort` file, one command, the REPL, or stdin.
+  static func front(shell: Shell, commandText: String?, echo: Bool?, rest: [String], cwd: String) async -> Int32 {
+    let session = shell.session
     if let commandText {
       session.echo = echo ?? false
       return await shell.runScript(commandText, file: "-c", baseDirectory: cwd)
     }
-    let rest = Array(args)
     if let first = rest.first {
       if first.hasSuffix(".cohort") && rest.count == 1 && !CommandTableNames.isCommand(first) {
         session.echo = echo ?? false
@@ -107,16 +116,6 @@ public enum CohortMain {
     return await shell.runScript(text, file: "<stdin>", baseDirectory: cwd)
   }
 
-  static func stopBackgroundServers(_ session: Session) {
-    let servers = session.backgroundServers
-    guard !servers.isEmpty else { return }
-    let done = DispatchSemaphore(value: 0)
-    Task {
-      for server in servers { await server.stop() }
-      done.signal()
-    }
-    done.wait()
-  }
 }
 
 enum CommandTableNames {
@@ -129,6 +128,7 @@ public enum Secrets {
 }
 
 /// The interactive loop.
+@MainActor
 final class Repl {
   let shell: Shell
   var session: Session { shell.session }
@@ -138,7 +138,8 @@ final class Repl {
   func run() async -> Int32 {
     let session = self.session
     let editor = LineEditor(historyPath: LineEditor.historyPath(environment: session.environment)) { line, word in
-      Completion.candidates(line: line, word: word, session: session)
+      // libedit calls back on the thread that called readLine: the main actor's, which the REPL runs on.
+      MainActor.assumeIsolated { Completion.candidates(line: line, word: word, session: session) }
     }
     session.note("cohort \(CohortVersion.string) — workspace \(session.workspace.path)\(session.workspace.exists ? "" : " (not created yet)"). Type `help`, Tab to complete, Ctrl-D to leave.")
     var lastStatus = ExitStatus.ok

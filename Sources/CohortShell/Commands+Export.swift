@@ -7,7 +7,8 @@ extension Session {
   /// The client factory for this session (auth from the environment; SMART plugged in when built).
   var clientFactory: ClientFactory {
     var factory = ClientFactory(environment: environment)
-    factory.warn = { [weak self] in self?.warn($0) }
+    let (writer, color) = (stderr, color)
+    factory.warn = { writer.write(Session.warningLine($0, color: color)) }
     return factory
   }
 
@@ -55,11 +56,11 @@ struct ExportCommand: ShellCommand {
     guard (1...10).contains(parallel) else { throw ValidationError("--parallel must be between 1 and 10") }
   }
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let kit = try session.open(create: false)
     let (handler, finish) = session.eventHandler()
     let exporter = try kit.exporter(
-      factory: session.clientFactory, events: handler, note: { [session] in session.note($0) })
+      factory: session.clientFactory, events: handler, note: { [writer = session.stderr] in writer.write(Session.noteLine($0)) })
     if cancel {
       let job = try await exporter.cancel(cohortName: cohort, keepFiles: keepFailed)
       session.note("export #\(job.seq) of \(cohort) cancelled")
@@ -139,7 +140,7 @@ struct StatusCommand: ShellCommand {
   @Argument(help: "Cohort name (default: all cohorts).", completion: .cohortName) var cohort: String?
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     guard session.workspace.exists else {
       session.emit(Table(columns: ["cohort", "export", "phase", "started", "status host", "error"], rows: []), format: output.format)
       return
@@ -167,7 +168,7 @@ struct HistoryCommand: ShellCommand {
   @Flag(help: "Then a bar chart of the cohort's size after each export (on a terminal; --color forces it).") var chart = false
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let kit = try session.open(create: false)
     _ = try kit.cohort(named: cohort)
     let rows = try kit.exports(cohort: cohort).map { e -> [String] in
@@ -203,7 +204,7 @@ struct SnapshotsCommand: ShellCommand {
   @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let kit = try session.open(create: false)
     _ = try kit.cohort(named: cohort)
     let rows = try kit.snapshots(cohort: cohort).map { s -> [String] in
@@ -224,7 +225,7 @@ struct WatermarksCommand: ShellCommand {
   @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let kit = try session.open(create: false)
     _ = try kit.cohort(named: cohort)
     let exports = Dictionary(uniqueKeysWithValues: try kit.exports(cohort: cohort).map { ($0.id!, $0.seq) })
@@ -245,7 +246,7 @@ struct ServerCheck: ShellCommand {
   @Argument(help: "Server name.", completion: .serverName) var name: String
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let kit = try session.open(create: false)
     let report = try await ServerDiagnostics.check(server: try kit.server(named: name), factory: session.clientFactory)
     var rows: [[String]] = [["server", report.server], ["url", report.url], ["auth", report.auth]]

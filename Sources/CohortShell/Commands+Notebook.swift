@@ -4,6 +4,7 @@ import CohortKit
 import Foundation
 
 /// Builds a run record while a notebook (or an interactive session with `record on`) runs.
+@MainActor
 final class Recorder {
   var record: RunRecord
   let path: String
@@ -65,7 +66,7 @@ struct RecordCommand: ShellCommand {
   @Argument(help: "on or off.") var state: String
   @Argument(help: "Where to write the record (default: session.run.json).") var file: String?
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     switch state {
     case "on":
       guard session.recorder == nil else { throw ValidationError("already recording to \(session.recorder!.path)") }
@@ -89,7 +90,7 @@ struct VerifyCommand: ShellCommand {
   @Argument(help: "The notebook (NOTEBOOK.cohort) or its record (NOTEBOOK.run.json).") var notebook: String
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let path = notebook.hasSuffix(".run.json") ? notebook : RunRecord.path(forNotebook: notebook)
     let record = try RunRecord.load(path: path)
     let workspace = session.workspace.location.source == .option || session.workspace.path == record.workspace
@@ -112,7 +113,7 @@ struct ReplayCommand: ShellCommand {
     discussion: "Without --frozen it exports again and names each command whose output or status differs from the record. With --frozen, a view (file or saved view) whose sha256 differs from the recorded one is named at its line with both hashes: the replay goes on, and exits 1.")
   @Argument(help: "The notebook (NOTEBOOK.cohort).") var notebook: String
   @Flag(help: "Do not export again: analysis commands run against the recorded snapshots.") var frozen = false
-  func execute(in session: Session) async throws {}
+  @MainActor func execute(in session: Session) async throws {}
 }
 
 struct ExpectCommand: ShellCommand {
@@ -122,7 +123,7 @@ struct ExpectCommand: ShellCommand {
     discussion: "OP is one of == != < <= > >=. A failed expectation fails the script at FILE:LINE.")
   @Argument(help: "count, rows, diff, members or snapshots, then the arguments.") var words: [String]
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     guard let what = words.first else { throw ValidationError("expect needs: count, rows, diff, members or snapshots") }
     let kit = try session.open(create: false)
     let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)

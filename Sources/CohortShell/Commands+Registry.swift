@@ -4,7 +4,7 @@ import Foundation
 
 /// A command the shell can run. ArgumentParser parses it; `execute` runs it against the session.
 protocol ShellCommand: ParsableCommand {
-  func execute(in session: Session) async throws
+  @MainActor func execute(in session: Session) async throws
 }
 
 /// `--format` on every command that prints results.
@@ -64,7 +64,7 @@ struct ServerAdd: ShellCommand {
     }
   }
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let base = try Registry.validateBaseURL(url)
     if let tokenEnv { try Registry.validateEnvName(tokenEnv) }
     let kit = try session.open(create: true)
@@ -83,7 +83,7 @@ struct ServerList: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "list", abstract: "List registered servers.")
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let servers = session.workspace.exists ? try session.open(create: false).servers() : []
     session.emit(
       Table(
@@ -98,7 +98,7 @@ struct ServerShow: ShellCommand {
   @Argument(help: "Server name.", completion: .serverName) var name: String
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let s = try session.open(create: false).server(named: name)
     var rows: [[String]] = [["name", s.name], ["url", s.baseURL], ["auth", s.authKind.rawValue], ["kickoff", s.kickoffMethod]]
     if let env = s.tokenEnv {
@@ -122,7 +122,7 @@ struct ServerShow: ShellCommand {
 struct ServerRemove: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a server (no cohort may use it).")
   @Argument(help: "Server name.", completion: .serverName) var name: String
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     try session.open(create: false).removeServer(named: name)
     session.note("removed server \(name)")
   }
@@ -132,7 +132,7 @@ struct ServerRename: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "rename", abstract: "Rename a server (its cohorts follow).")
   @Argument(help: "Current name.", completion: .serverName) var old: String
   @Argument(help: "New name.") var new: String
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     try session.open(create: false).renameServer(old, to: new)
     session.note("renamed server \(old) → \(new)")
   }
@@ -156,7 +156,7 @@ struct CohortAdd: ShellCommand {
   @Option(help: "_elements that are part of the cohort, comma-separated.") var elements: String?
   @Option(help: "A note for the record.") var note: String?
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let typeList = try ResourceTypes.parseList(types)
     try Registry.validateTypeFilters(typeFilters)
     let kit = try session.open(create: true)
@@ -179,7 +179,7 @@ struct CohortSet: ShellCommand {
   @Flag(name: .customLong("no-type-filter"), help: "Remove the cohort's type filters.") var noTypeFilter = false
   @Option(help: "_elements, comma-separated; '' for whole resources.") var elements: String?
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let kit = try session.open(create: false)
     let filters: [String]? = noTypeFilter ? [] : (typeFilters.isEmpty ? nil : typeFilters)
     let result = try kit.setDefinition(
@@ -198,7 +198,7 @@ struct CohortList: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "list", abstract: "List cohorts.")
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     guard session.workspace.exists else {
       session.emit(Table(columns: ["name", "server", "group", "types", "snapshots", "last export"], rows: []), format: output.format)
       return
@@ -222,7 +222,7 @@ struct CohortShow: ShellCommand {
   @Argument(help: "Cohort name.", completion: .cohortName) var name: String
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let kit = try session.open(create: false)
     let c = try kit.cohort(named: name)
     let exports = try kit.exports(cohort: name)
@@ -245,7 +245,7 @@ struct CohortRemove: ShellCommand {
     commandName: "remove", abstract: "Remove a cohort; with exports it needs --force and deletes its folder.")
   @Argument(help: "Cohort name.", completion: .cohortName) var name: String
   @Flag(help: "Also delete its exports, snapshots and files.") var force = false
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     try session.open(create: false).removeCohort(name, force: force)
     session.note("removed cohort \(name)")
   }
@@ -255,7 +255,7 @@ struct CohortRename: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "rename", abstract: "Rename a cohort and its folder.")
   @Argument(help: "Current name.", completion: .cohortName) var old: String
   @Argument(help: "New name.") var new: String
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     try session.open(create: false).renameCohort(old, to: new)
     session.note("renamed cohort \(old) → \(new)")
   }

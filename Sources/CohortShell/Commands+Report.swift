@@ -13,7 +13,7 @@ struct ReportCommand: ShellCommand {
   var out: String?
   @Flag(help: "Open it in the default browser afterwards.") var open = false
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let kit = try session.open(create: false)
     let report = try kit.report(cohort: cohort, pinned: session.pinnedLatest)
     let path = out.map { Workspace.absolutePath($0) } ?? session.workspace.cohortFolder(cohort) + "/report.html"
@@ -30,6 +30,7 @@ struct ReportCommand: ShellCommand {
 }
 
 /// Opens a file with the desktop's default application (`xdg-open`, `open` on macOS), without waiting.
+@MainActor
 enum Browser {
   static func open(_ path: String, session: Session) {
     #if os(macOS)
@@ -53,7 +54,7 @@ enum Browser {
 struct ClearCommand: ShellCommand {
   static let configuration = CommandConfiguration(
     commandName: "clear", abstract: "Clear the terminal screen (also Ctrl-L at the prompt).")
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     // Only a terminal is cleared: in a script or a pipe, `clear` writes nothing into the output.
     guard session.stdout.isTerminal else { return }
     session.stdout.write("\u{1B}[H\u{1B}[2J\u{1B}[3J")
@@ -62,6 +63,7 @@ struct ClearCommand: ShellCommand {
 
 // MARK: Text charts (`history --chart`, `summary --chart`)
 
+@MainActor
 enum TerminalCharts {
   /// Charts are drawn where colour would be (a terminal without NO_COLOR, or forced with `--color` /
   /// `set color on`), and never into json or csv output.

@@ -109,7 +109,7 @@ struct ServeCommand: ShellCommand {
     return bearerToken ?? ""
   }
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     if bearerToken != nil {
       session.warn("--bearer-token puts the token in the process list (`ps`); use --bearer-token-env VAR or --bearer-token-file FILE")
     }
@@ -163,7 +163,7 @@ struct AdvanceCommand: ShellCommand {
   @Option(help: "Days to move.") var days = 1
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     // A server in another process: POST [base]/$admin/advance?days=N (e.g. with curl).
     guard let server = session.backgroundServers.last as? BulkDataServer else {
       throw KitError.invalidArgument(
@@ -187,7 +187,7 @@ struct KeygenCommand: ShellCommand {
   @Option(help: "ES384 or RS384.") var alg: String = "ES384"
   @Option(help: "Where to write the private key (never overwritten).") var out: String
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let path = Workspace.absolutePath(out)
     let key = try Keys.generate(algorithm: alg, path: path)
     session.note("wrote \(key.algorithm) private key to \(path) (mode 0600); kid \(key.kid). Register this JWKS with the server:")

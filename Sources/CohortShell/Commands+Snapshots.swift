@@ -16,7 +16,7 @@ struct SummaryCommand: ShellCommand {
     if let by, by != "patient" { throw ValidationError("--by takes 'patient'") }
   }
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     var isDir: ObjCBool = false
     if target.contains("/") || target.hasSuffix(".ndjson") || target.hasSuffix(".gz"),
       FileManager.default.fileExists(atPath: target, isDirectory: &isDir)
@@ -51,7 +51,7 @@ struct SummaryCommand: ShellCommand {
 
   func signed(_ n: Int) -> String { n > 0 ? "+\(n)" : String(n) }
 
-  func summarizeFiles(_ session: Session) async throws {
+  @MainActor func summarizeFiles(_ session: Session) async throws {
     let counts = try await Snapshots.countByType(path: target)
     var rows = counts.keys.sorted().map { [$0, String(counts[$0] ?? 0)] }
     rows.append(["total", String(counts.values.reduce(0, +))])
@@ -70,7 +70,7 @@ struct DiffCommand: ShellCommand {
   @Flag(help: "List the ids.") var ids = false
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let kit = try session.open(create: false)
     let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)
     let b = try snapshots.resolve(cohort: cohort, to ?? "latest")
@@ -111,7 +111,7 @@ struct ShowCommand: ShellCommand {
   @Flag(help: "Every stored version across snapshots.") var versions = false
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let kit = try session.open(create: false)
     let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)
     let found = try snapshots.show(cohort: cohort, reference: reference, at: at, allVersions: versions)

@@ -26,7 +26,7 @@ struct ViewRun: ShellCommand {
   var format: ViewFormat?
   @Option(help: "Write the rows to this file instead of the terminal.") var out: String?
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let spec: ViewSpec
     if view.hasSuffix(".json") || view.contains("/") {
       spec = try ViewSpec(path: session.resolvePath(view))
@@ -60,6 +60,7 @@ struct ViewRun: ShellCommand {
 }
 
 /// Streams rows to the terminal or a file; table output is aligned, so it is gathered first.
+@MainActor
 final class RowSink {
   let format: ViewFormat
   let columns: [String]
@@ -143,7 +144,7 @@ struct ViewSave: ShellCommand {
   @Argument(help: "View name (a-z, 0-9, _ and -).") var name: String
   @Argument(help: "ViewDefinition JSON file.") var file: String
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     _ = try session.open(create: true)
     let spec = try SavedViews(workspace: session.workspace).save(name: name, from: session.resolvePath(file))
     session.note("saved view \(name): \(spec.resource), \(spec.columnNames.count) columns")
@@ -154,7 +155,7 @@ struct ViewList: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "list", abstract: "Views saved in the workspace.")
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let saved = SavedViews(workspace: session.workspace)
     var rows: [[String]] = []
     for name in saved.names() {
@@ -175,7 +176,7 @@ struct ViewShow: ShellCommand {
   @Flag(help: "Print the ViewDefinition JSON as saved.") var json = false
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let spec = try SavedViews(workspace: session.workspace).load(name)
     if json {
       session.print(String(decoding: FileManager.default.contents(atPath: spec.path) ?? Data(), as: UTF8.self))
@@ -189,7 +190,7 @@ struct ViewShow: ShellCommand {
 }
 
 /// A view given as a file (`*.json` or a path) or a saved view's name.
-func loadView(_ text: String, _ session: Session) throws -> ViewSpec {
+@MainActor func loadView(_ text: String, _ session: Session) throws -> ViewSpec {
   if text.hasSuffix(".json") || text.contains("/") { return try ViewSpec(path: session.resolvePath(text)) }
   return try SavedViews(workspace: session.workspace).load(text)
 }
@@ -203,7 +204,7 @@ struct ViewMaterialize: ShellCommand {
   @Option(help: "Snapshot: a number, latest (default) or previous.") var at: String?
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let spec = try loadView(name, session)
     let table = name.hasSuffix(".json") || name.contains("/")
       ? (spec.name ?? URL(fileURLWithPath: name).deletingPathExtension().lastPathComponent) : name
@@ -229,7 +230,7 @@ struct ViewDiff: ShellCommand {
   @Argument(help: "To snapshot (default: latest).") var to: String?
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let spec = try loadView(name, session)
     let kit = try session.open(create: false)
     let snapshots = try kit.snapshotReader(pinned: session.pinnedLatest)
@@ -253,7 +254,7 @@ struct SQLCommand: ShellCommand {
   @Argument(help: "One SQL statement (quote it).") var statement: String
   @OptionGroup var output: FormatOption
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     let result = try ViewAnalysis.query(workspace: session.workspace, cohort: cohort, sql: statement)
     session.emit(Table(columns: result.columns, kinds: result.kinds, rows: result.rows), format: output.format)
   }
@@ -262,7 +263,7 @@ struct SQLCommand: ShellCommand {
 /// The view a command line uses (`view save NAME FILE`, `view run|materialize|diff VIEW …`, `expect rows VIEW …`),
 /// the file its definition was read from and that file's SHA-256, for run records and `replay --frozen`; nil when
 /// the line uses none or it cannot be read.
-func viewUsed(by words: [String], session: Session) -> (view: String, path: String, sha256: String)? {
+@MainActor func viewUsed(by words: [String], session: Session) -> (view: String, path: String, sha256: String)? {
   guard words.count >= 3 else { return nil }
   let name: String
   switch (words[0], words[1]) {
@@ -280,7 +281,7 @@ func viewUsed(by words: [String], session: Session) -> (view: String, path: Stri
 
 /// `expect rows VIEW COHORT OP N`: the number of rows of the view at the cohort's latest snapshot
 /// (pinned during `replay --frozen`), and that snapshot's number.
-func viewRowCount(
+@MainActor func viewRowCount(
   _ view: String, cohort: String, workspace: Workspace, snapshots: Snapshots, session: Session
 ) throws -> (rows: Int, seq: Int) {
   let spec = try loadView(view, session)

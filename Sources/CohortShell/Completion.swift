@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 
 /// Tab completion: commands, subcommands, options, and names from the store.
+@MainActor
 enum Completion {
   /// Commands whose first argument is a cohort name.
   static let cohortCommands: Set<String> = [
@@ -66,7 +67,7 @@ enum Completion {
 
   /// Completes the last item of a comma-separated list: `Patient,Cond` → `Patient,Condition`
   /// (items already in the list are not offered again).
-  static func commaList(_ word: String, from values: [String]) -> [String] {
+  nonisolated static func commaList(_ word: String, from values: [String]) -> [String] {
     let parts = word.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     let last = parts.last ?? ""
     let head = parts.dropLast()

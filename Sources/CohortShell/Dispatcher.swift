@@ -49,9 +49,9 @@ enum CommandTable {
 struct QuitRequest: Error {}
 
 /// Runs commands and scripts against one session.
-// @unchecked: for the same reason as `Session` (one command at a time; `scriptBase`/`frozenRecord` are set and
-// cleared around the awaited run of a script).
-public final class Shell: @unchecked Sendable {
+/// Main-actor isolated, like its `Session`.
+@MainActor
+public final class Shell {
   public let session: Session
   static let maxIncludeDepth = 16
 
@@ -355,7 +355,7 @@ struct SetCommand: ShellCommand {
   @Argument(help: "Option or variable name.") var name: String?
   @Argument(help: "Value.") var value: String?
 
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     guard let name else {
       var rows = [
         ["format", session.format?.rawValue ?? "auto"], ["echo", session.echo ? "on" : "off"],
@@ -404,17 +404,17 @@ struct RunCommand: ShellCommand {
   @Argument(help: "Script file (*.cohort).") var file: String
   @Flag(help: "Print each command before its output.") var echo = false
   @Flag(help: "Write a run record (FILE.run.json) beside the script.") var record = false
-  func execute(in session: Session) async throws {}
+  @MainActor func execute(in session: Session) async throws {}
 }
 
 struct VersionCommand: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the version.")
-  func execute(in session: Session) async throws { session.print(CohortVersion.line) }
+  @MainActor func execute(in session: Session) async throws { session.print(CohortVersion.line) }
 }
 
 struct QuitCommand: ShellCommand {
   static let configuration = CommandConfiguration(commandName: "quit", abstract: "Leave the shell (also `exit`, Ctrl-D).")
-  func execute(in session: Session) async throws {}
+  @MainActor func execute(in session: Session) async throws {}
 }
 
 struct SleepCommand: ShellCommand {
@@ -424,7 +424,7 @@ struct SleepCommand: ShellCommand {
   func validate() throws {
     guard seconds >= 0, seconds <= 86_400 else { throw ValidationError("seconds must be between 0 and 86400") }
   }
-  func execute(in session: Session) async throws {
+  @MainActor func execute(in session: Session) async throws {
     try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
   }
 }

@@ -39,11 +39,11 @@ public struct FDWriter: Sendable {
   public var isTerminal: Bool { isatty(fd) == 1 }
 }
 
-/// The state one shell session carries between commands (REPL, script, `-c`).
-// @unchecked: commands run one at a time and each awaits its own task, so one task touches the session's vars at a
-// time; the closures handed to engines (events, progress) only use the Sendable FDWriters. Issue 13 item 6 (main-actor
-// isolation) is what removes it.
-public final class Session: @unchecked Sendable {
+/// The state one shell session carries between commands (REPL, script, `-c`). Main-actor isolated: commands run
+/// one at a time on the main actor; closures handed to engines (events, progress, notes) capture only the Sendable
+/// writers, never the session.
+@MainActor
+public final class Session {
   public var workspace: Workspace
   public let environment: [String: String]
   /// nil = automatic: a table on a terminal, plain lines when piped.
@@ -96,12 +96,20 @@ public final class Session: @unchecked Sendable {
 
   /// A diagnostic on stderr.
   /// Diagnostics may quote servers: control characters are escaped, secrets redacted.
-  public func note(_ text: String) { stderr.write(Redaction.text(Sanitize.text(text)) + "\n") }
+  public func note(_ text: String) { stderr.write(Session.noteLine(text)) }
+
+  /// A diagnostic line as `note` writes it (for closures that run off the main actor and hold only the writer).
+  nonisolated static func noteLine(_ text: String) -> String { Redaction.text(Sanitize.text(text)) + "\n" }
+
+  /// A warning line as `warn` writes it.
+  nonisolated static func warningLine(_ text: String, color: Bool, at location: SourceLocation? = nil) -> String {
+    let label = color ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: "
+    return (location.map { "\($0.description): " } ?? "") + label + Redaction.text(Sanitize.text(text)) + "\n"
+  }
 
   /// A warning on stderr, `FILE:LINE: warning: …` when it concerns a script line.
   public func warn(_ text: String, at location: SourceLocation? = nil) {
-    let label = color ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: "
-    stderr.write((location.map { "\($0.description): " } ?? "") + label + Redaction.text(Sanitize.text(text)) + "\n")
+    stderr.write(Session.warningLine(text, color: color, at: location))
   }
 
   public func error(_ text: String, at location: SourceLocation?) {

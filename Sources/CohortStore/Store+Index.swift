@@ -96,6 +96,19 @@ extension Store {
   }
 
   /// The cohort's current members (after the last commit).
+  /// Whether an earlier snapshot of the cohort read its Group's member list (even an empty one): only then are
+  /// patients in today's list joiners.
+  public func membershipKnown(cohort: String) throws -> Bool {
+    try read { db in
+      try Bool.fetchOne(
+        db,
+        sql: """
+          SELECT EXISTS (SELECT 1 FROM exports WHERE cohort = ? AND phase = 'committed' AND members_known = 1)
+            OR EXISTS (SELECT 1 FROM members WHERE cohort = ?)
+          """, arguments: [cohort, cohort]) ?? false
+    }
+  }
+
   public func currentMembers(cohort: String) throws -> [String] {
     try read { db in
       try String.fetchAll(

@@ -146,6 +146,21 @@ extension Store {
     }
   }
 
+  /// Registers the "v7-membership" migration (after "v6-commit"): `exports.members_known` = the commit read the
+  /// Group's member list (C59–C61), so that an empty Group is a known membership (its later members are joiners)
+  /// and not an unknown one. Backfilled from the member rows: a committed export at or after a cohort's first member.
+  static func registerV7(_ migrator: inout DatabaseMigrator) {
+    migrator.registerMigration("v7-membership") { db in
+      try db.execute(
+        sql: """
+          ALTER TABLE exports ADD COLUMN members_known INTEGER NOT NULL DEFAULT 0;
+          UPDATE exports SET members_known = 1
+            WHERE phase = 'committed' AND side = 0
+              AND EXISTS (SELECT 1 FROM members m WHERE m.cohort = exports.cohort AND m.valid_from <= exports.id);
+          """)
+    }
+  }
+
   /// The page cache of every connection, in KiB: the main database's (which also caps the sorter's in-memory
   /// runs) and the temp database's. Measured with store-bench at 1 M resources: 8 MiB + 2 MiB costs no CPU
   /// against 32 MiB + 16 MiB (every large statement of the commit walks its B-trees in key order, and an

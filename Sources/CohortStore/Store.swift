@@ -8,7 +8,7 @@ public final class Store: Sendable {
   let pool: DatabasePool
 
   /// The migrations this binary knows, in order. Never edit a shipped migration: add a new one.
-  public static let knownMigrations = ["v1-registry", "v2-exports", "v3-index", "v4-jobs", "v5-staging", "v6-commit"]
+  public static let knownMigrations = ["v1-registry", "v2-exports", "v3-index", "v4-jobs", "v5-staging", "v6-commit", "v7-membership"]
 
   /// Opens (and creates or migrates) the database at `path`.
   /// - Parameter upTo: apply migrations only up to this one (tests of old → new upgrades).
@@ -192,6 +192,7 @@ public final class Store: Sendable {
     registerV4(&migrator)
     registerV5(&migrator)
     registerV6(&migrator)
+    registerV7(&migrator)
     return migrator
   }
 }

@@ -96,6 +96,9 @@ struct InvariantTests {
         if checked == nil {
           #expect(try f.store.currentMembers(cohort: "c") == f.store.currentMembers(cohort: name), "\(context): members")
         }
+        if ProcessInfo.processInfo.environment["COHORT_MODEL_TRACE"] != nil {
+          print("  members after step \(step): \(try f.store.currentMembers(cohort: "c").sorted())")
+        }
         try f.store.removeCohort(named: name)
       }
 

@@ -196,4 +196,32 @@ struct TruthTests {
       #expect(await f.kickoffs().contains { $0.parameter("_elements") == "id" })
     }
   }
+
+  @Test("6. a Group that was empty at the first export is a known membership: its first members are joiners, with their history")
+  func emptyGroupAtFirstExport() async throws {
+    // Found by the model test (seed 608186834, standard): 12 patients of this seed, none of them diabetic at first;
+    // two join diabetes-patients on the next clinic days. The empty first member list was taken for "membership
+    // unknown": no joiners' job, and their resources older than the watermark were never fetched.
+    try await withFixture({
+      $0.patients = 12
+      $0.seed = 608_186_834
+    }) { f in
+      _ = try f.addCohort("c", group: "diabetes-patients")
+      _ = try await f.export("c")
+      try #require(try f.store.currentMembers(cohort: "c").isEmpty, "this seed's diabetes-patients Group should start empty")
+      var joined: [String] = []
+      for _ in 0..<10 where joined.isEmpty {
+        joined = try await f.server.advance(days: 2).joined["diabetes-patients"] ?? []
+      }
+      try #require(!joined.isEmpty, "nobody joined diabetes-patients in 20 days")
+      let out = try await f.incremental("c")
+      #expect(out.ingest.joined == joined, "joiners are reported against the empty first membership")
+      #expect(out.jobs.contains { $0.role == .joiners }, "the joiners' history is pulled")
+      _ = try f.addCohort("ctl", group: "diabetes-patients")
+      _ = try await f.export("ctl")
+      #expect(try f.latestState("c") == f.latestState("ctl"))
+      #expect(try f.store.currentMembers(cohort: "c") == f.store.currentMembers(cohort: "ctl"))
+    }
+  }
+
 }

@@ -7,6 +7,7 @@ import Testing
 
 /// `history --chart` and `summary --chart`: compact text charts on a terminal, off when piped or with
 /// NO_COLOR unless forced (`--color` / `set color on`), never inside json or csv.
+@MainActor
 @Suite struct ChartTests {
   @Test func sparklinesAndBarsScaleToTheValues() {
     #expect(TextChart.sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█")

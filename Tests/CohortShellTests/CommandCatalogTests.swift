@@ -7,6 +7,7 @@ import Testing
 /// One command table: the parser's grammar is the source; completion's options and the README's command table
 /// are compared with it, so a command or option added, renamed or removed in one place fails here until the
 /// others follow.
+@MainActor
 @Suite struct CommandCatalogTests {
   /// The README's "## Commands" table: each row's first cell, split into its backticked forms.
   static func readmeForms() throws -> [String] {

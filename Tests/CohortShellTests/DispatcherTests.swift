@@ -6,6 +6,7 @@ import Testing
 
 @testable import CohortShell
 
+@MainActor
 @Suite struct DispatcherTests {
   @Test func registersServersAndCohortsAndListsThemInEveryFormat() async throws {
     let h = try Harness()
@@ -110,6 +111,7 @@ import Testing
   }
 }
 
+@MainActor
 @Suite struct ScriptTests {
   @Test func errorsCarryFileAndLineAndStopTheScript() async throws {
     let h = try Harness()
@@ -170,6 +172,7 @@ import Testing
   }
 }
 
+@MainActor
 @Suite struct BinaryTests {
   @Test func exitCodesAndFrontEndsShareOneGrammar() throws {
     let dir = try temporaryDirectory()

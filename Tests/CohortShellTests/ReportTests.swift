@@ -9,7 +9,8 @@ import Testing
 /// A workspace with one cohort and three snapshots (a full export, then two incrementals after the built-in
 /// server's clock moved on: new data, patients joining and leaving), made once for the suites that read it.
 /// Tests get a fresh `Harness` of their own pointed at it (they only read it).
-actor HistoryFixture {
+@MainActor
+final class HistoryFixture {
   static let shared = HistoryFixture()
   private var maker: Harness?
   /// Made once: callers that arrive while it is being made wait for the same task (actor reentrancy).
@@ -63,6 +64,7 @@ struct FixtureError: Error, CustomStringConvertible {
 }
 
 /// `report COHORT`: one self-contained HTML page, checked as text and in a real headless browser.
+@MainActor
 @Suite(.serialized) struct ReportTests {
   /// Every patient id the cohort ever had (across all snapshots).
   static func allMemberIDs(_ h: Harness, _ cohort: String) throws -> Set<String> {

@@ -7,10 +7,11 @@ import Testing
 
 /// Completion outside the shell: ArgumentParser's bash/zsh/fish scripts, whose dynamic parts call back into
 /// the binary for names from the workspace; and completion inside it after a comma.
+@MainActor
 @Suite struct ShellCompletionTests {
-  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  nonisolated static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
-  static var bash: String? { ["/bin/bash", "/usr/bin/bash"].first { FileManager.default.isExecutableFile(atPath: $0) } }
+  nonisolated static var bash: String? { ["/bin/bash", "/usr/bin/bash"].first { FileManager.default.isExecutableFile(atPath: $0) } }
 
   /// A workspace made by the built binary, as a user would.
   static func fixture() throws -> String {
@@ -28,7 +29,7 @@ import Testing
 
   /// Runs the bash completion function of `script` on `line` (completing its last word) and returns COMPREPLY.
   /// `binDir`: where the `cohort` the script calls back is (default: the debug build).
-  static func complete(
+  nonisolated static func complete(
     _ line: String, script: String, cwd: String, environment: [String: String] = [:], binDir: String? = nil
   ) throws -> [String] {
     var words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
@@ -138,6 +139,7 @@ import Testing
 
 /// Ctrl-C: whatever error a cancelled command surfaces, the user reads one friendly line, never a raw
 /// `CancellationError()`.
+@MainActor
 @Suite struct InterruptionMessageTests {
   /// Reports `error` from inside a task that was cancelled (as Ctrl-C does).
   static func reportCancelled(_ error: any Error & Sendable, session: Session) async -> Int32 {

@@ -5,7 +5,8 @@ import Testing
 @testable import CohortKit
 @testable import CohortShell
 
-/// A session whose stdout and stderr go to files, in a fresh workspace.
+/// A session whose stdout and stderr go to files, in a fresh workspace (main-actor isolated, like the session).
+@MainActor
 final class Harness {
   let dir: String
   let outPath: String
@@ -28,7 +29,7 @@ final class Harness {
     shell = Shell(session: session)
   }
 
-  deinit {
+  isolated deinit {
     close(outFD)
     close(errFD)
     try? FileManager.default.removeItem(atPath: dir)

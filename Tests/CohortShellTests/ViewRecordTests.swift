@@ -7,6 +7,7 @@ import Testing
 
 /// Views in notebooks (issue 14 §4): `expect rows`, run records holding each view's sha256 and only the hash of
 /// `view run`/`sql` output, and `replay --frozen` reproducing that output byte for byte.
+@MainActor
 @Suite(.serialized) struct ViewRecordTests {
   static let view = """
     {"resourceType": "ViewDefinition", "name": "pats", "resource": "Patient", "status": "active",

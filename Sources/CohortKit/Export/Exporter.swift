@@ -276,7 +276,7 @@ public final class Exporter: Sendable {
         let previous = Set(try store.currentMembers(cohort: cohort.name))
         let joiners = members.filter { !previous.contains($0) }.sorted()
         var joinersIndex = jobs.firstIndex { $0.role == .joiners }
-        if joinersIndex == nil, !previous.isEmpty, !joiners.isEmpty {
+        if joinersIndex == nil, !joiners.isEmpty, try store.membershipKnown(cohort: cohort.name) {
           var parameters = try JSONDecoder().decode(ExportParameters.self, from: Data(jobs[0].paramsJSON.utf8))
           parameters.since = nil
           parameters.types = joinerTypes
