@@ -130,7 +130,8 @@ struct ServeCommand: ShellCommand {
     let terminated = TerminationSignal()
     signal(SIGTERM, SIG_IGN)
     let source = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
-    source.setEventHandler { terminated.fire() }
+    // @Sendable: the handler runs on a global queue, not on the main actor this command runs on.
+    source.setEventHandler { @Sendable in terminated.fire() }
     source.resume()
     session.print("serving \(server.baseURL) (\(what)); Ctrl-C stops")
     // Until Ctrl-C (which cancels this command), SIGTERM or --exit-after.
