@@ -272,7 +272,7 @@ extension BulkClient {
       throw AttemptFailure.fatal(.io(path: tempPath, message: String(cString: strerror(errno))))
     }
     defer { close(fd) }
-    let bytes = ByteClock(clock)
+    let arrivals = ByteClock(clock)
     let url = item.url
     let type = item.type
     let body = response.body
@@ -282,7 +282,7 @@ extension BulkClient {
           try await self.consume(
             body, url: url, type: type, requireID: kind == .output, fd: fd, tempPath: tempPath,
             declaredLength: encoding.isEmpty || encoding == "identity" ? declared : nil,
-            closeDelimited: declared == nil && !chunked, bytes: bytes)
+            closeDelimited: declared == nil && !chunked, arrivals: arrivals)
         }
         group.addTask {
           // The watchdog: no byte for `stallTimeout`, or longer than `maxDuration` in all (the
@@ -293,7 +293,7 @@ extension BulkClient {
             if self.clock.since(started) > policy.maxDuration {
               throw LimitHit(limit: .duration(seconds: Int(policy.maxDuration.components.seconds)))
             }
-            if bytes.sinceLast > policy.stallTimeout {
+            if arrivals.sinceLast > policy.stallTimeout {
               throw LimitHit(limit: .stall(seconds: Int(policy.stallTimeout.components.seconds)))
             }
           }
@@ -316,7 +316,7 @@ extension BulkClient {
   /// Streams the body to `fd`: decode, bound, hash, verify, write. Throws `AttemptFailure`.
   private func consume(
     _ body: HTTPClientResponse.Body, url: String, type: String, requireID: Bool, fd: Int32, tempPath: String,
-    declaredLength: Int64?, closeDelimited: Bool, bytes: ByteClock
+    declaredLength: Int64?, closeDelimited: Bool, arrivals: ByteClock
   ) async throws -> BodyResult {
     let policy = downloadPolicy
     var hasher = SHA256()
@@ -343,7 +343,7 @@ extension BulkClient {
 
     do {
       for try await buffer in body {
-        bytes.touch()
+        arrivals.touch()
         wire += Int64(buffer.readableBytes)
         if wire > policy.maxFileBytes { throw LimitHit(limit: .fileBytes(policy.maxFileBytes)) }
         try buffer.withUnsafeReadableBytes { p in

@@ -17,6 +17,7 @@ func untilAsleep(_ clock: TestClock<Duration>) async {
 
 /// Runs `work`, advancing `clock` by `step` whenever something sleeps on it (and only then): polling waits pass
 /// in virtual time while each HTTP exchange runs at its own pace, so a loaded machine changes nothing.
+@discardableResult
 func advancingWhileAsleep<T: Sendable>(
   _ clock: TestClock<Duration>, by step: Duration, _ work: @escaping @Sendable () async throws -> T
 ) async throws -> T {
