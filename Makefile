@@ -60,9 +60,12 @@ completion: build
 	.build/debug/cohort --generate-completion-script fish > Scripts/completion/cohort.fish
 
 # Swift Testing only: the last line is "Test run with N tests in M suites passed".
-# Tests with real-time windows (token lifetimes, a terminal under tmux) run in a second, serial phase so that
-# the ~220 parallel tests of the first phase cannot starve them on a 2-core machine.
-TIMED = TerminalTests|SMARTServerTests|AuthTests|SecretHygieneTests|CrashTests|LockTests|ServeProcessTests
+# Token lifetimes, polling and backoff run on an injected clock (a virtual TestClock in tests), so their suites run
+# in the parallel phase. What still needs real time runs in a second, serial phase, so that the ~220 parallel tests
+# cannot starve it on a 2-core machine: a terminal under tmux (TerminalTests), SIGKILLed children (CrashTests),
+# lock holders in child processes (LockTests), `serve` processes (ServeProcessTests), and the real binary renewing
+# 2 s tokens against an in-process server, which no shared clock can reach (SecretHygieneTests).
+TIMED = TerminalTests|SecretHygieneTests|CrashTests|LockTests|ServeProcessTests
 test: deps
 	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	$(SWIFT) test --skip-build --disable-xctest --skip '$(TIMED)' $(TEST_FLAGS)

@@ -17,6 +17,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    // Tests only: TestClock drives token lifetimes and polling waits in virtual time.
+    .package(url: "https://github.com/pointfreeco/swift-clocks", from: "1.1.1"),
   ],
   targets: [
     // System libraries.
@@ -110,10 +112,12 @@ let package = Package(
       dependencies: [
         "FHIRBulk", "BulkServer",
         .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "Clocks", package: "swift-clocks"),
       ]),
     .testTarget(name: "BulkServerTests", dependencies: [
       "BulkServer", "CohortTestSupport",
       .product(name: "AsyncHTTPClient", package: "async-http-client"),
+      .product(name: "Clocks", package: "swift-clocks"),
     ]),
     .testTarget(name: "CohortKitTests", dependencies: ["CohortKit", "BulkServer", "CohortStore", "CohortTestSupport"]),
     .testTarget(name: "CohortShellTests", dependencies: ["CohortShell", "BulkServer", "FHIRBulk", "CohortTestSupport"]),

@@ -138,7 +138,8 @@ public final class BulkDataServer: Sendable {
       return out
     }
 
-    let state = ServerState(dataset: dataset, filesRoot: filesRoot, clock: clock, jobCounter: jobCounter, faults: config.faults, jobs: jobs)
+    let state = ServerState(dataset: dataset, filesRoot: filesRoot, clock: clock, jobCounter: jobCounter, faults: config.faults, jobs: jobs,
+      tokenClock: config.tokenClock)
     let core = ServerCore(config: config, state: state, dataset: dataset, types: types, smartClients: smartClients)
 
     let signals: [UnixSignal] = config.handleSignals ? [.sigint, .sigterm] : []

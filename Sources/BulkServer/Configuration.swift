@@ -238,8 +238,11 @@ public struct BulkServerConfiguration: Sendable {
   public var seed: UInt64 = 1
   public var flavor: Flavor = .standard
   public var auth: AuthMode = .none
-  /// Lifetime of issued access tokens, in seconds (wall clock).
+  /// Lifetime of issued access tokens, in seconds on `tokenClock`.
   public var tokenLifetime = 300
+  /// Measures token lifetimes: the real clock, or a virtual one a test advances (client assertions' `exp`/`iat`
+  /// are still checked against the wall clock).
+  public var tokenClock: any Clock<Duration> = ContinuousClock()
   /// `--data`: serve NDJSON files (one type per file) or Synthea Bundles from this folder.
   public var dataDirectory: String? = nil
   /// `--state`: SQLite file holding the clock, the changes and the jobs; survives restarts.

@@ -267,7 +267,7 @@ struct BulkResponder: HTTPResponder {
       guard let issued = await core.state.lookupToken(token) else {
         throw RequestError.unauthorized("the access token is not valid")
       }
-      guard issued.expires > Date().timeIntervalSince1970 else {
+      guard issued.expires > core.state.tokenClock.now else {
         throw RequestError.unauthorized("the access token has expired; request a new one")
       }
       return issued.scopes

@@ -33,8 +33,21 @@ struct JobRuntime: Sendable {
 }
 
 struct IssuedToken: Sendable {
-  var expires: Double
+  /// On the token clock (`TokenClock.now`).
+  var expires: Duration
   var scopes: [String]
+}
+
+/// The configuration's token clock read as durations since the server started (instants of an
+/// `any Clock<Duration>` have no common type).
+struct TokenClock: Sendable {
+  private let elapsed: @Sendable () -> Duration
+  init(_ clock: any Clock<Duration>) { elapsed = Self.reader(clock) }
+  private static func reader<C: Clock<Duration>>(_ clock: C) -> @Sendable () -> Duration {
+    let origin = clock.now
+    return { origin.duration(to: clock.now) }
+  }
+  var now: Duration { elapsed() }
 }
 
 /// Mutable server state: the clock, jobs, fault counters and tokens. Kick-offs and advances
@@ -49,11 +62,16 @@ actor ServerState {
   var jobs: [Int: JobRuntime] = [:]
   private var fileRequests: [String: Int] = [:]
   private var tokens: [String: IssuedToken] = [:]
+  nonisolated let tokenClock: TokenClock
   private var jtis: [String: Int] = [:]
   private var advancing = false
   private var waiters: [CheckedContinuation<Void, Never>] = []
 
-  init(dataset: Dataset, filesRoot: String, clock: Int, jobCounter: Int, faults: Faults, jobs: [Int: JobRuntime]) {
+  init(
+    dataset: Dataset, filesRoot: String, clock: Int, jobCounter: Int, faults: Faults, jobs: [Int: JobRuntime],
+    tokenClock: any Clock<Duration>
+  ) {
+    self.tokenClock = TokenClock(tokenClock)
     self.dataset = dataset
     self.filesRoot = filesRoot
     self.clock = clock
@@ -224,9 +242,9 @@ actor ServerState {
   func issueToken(scopes: [String], lifetime: Int) -> String {
     var rng = SystemRandomNumberGenerator()
     let token = (0..<4).map { _ in String(rng.next(), radix: 16).leftPad(16) }.joined()
-    let now = Date().timeIntervalSince1970
+    let now = tokenClock.now
     tokens = tokens.filter { $0.value.expires > now }
-    tokens[token] = IssuedToken(expires: now + Double(lifetime), scopes: scopes)
+    tokens[token] = IssuedToken(expires: now + .seconds(lifetime), scopes: scopes)
     return token
   }
 

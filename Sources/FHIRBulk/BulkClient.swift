@@ -72,6 +72,8 @@ public final class BulkClient: Sendable {
   public let downloadPolicy: DownloadPolicy
   let http: HTTPClient
   let emit: @Sendable (BulkEvent) -> Void
+  /// Polling and retry waits, the job timeout, download stall and duration limits (tests inject a virtual clock).
+  let clock: ClockReader
   private let capabilityCache = Locked<CapabilitySummary?>(nil)
   /// Tokens handed out so far, only to scrub them from any text we pass on.
   private let seenTokens = Locked<Set<String>>([])
@@ -120,9 +122,10 @@ public final class BulkClient: Sendable {
   public init(
     endpoint: BulkEndpoint, httpClient: HTTPClient = BulkClient.defaultHTTPClient,
     pollPolicy: PollPolicy = PollPolicy(), downloadPolicy: DownloadPolicy = DownloadPolicy(),
-    events: @escaping @Sendable (BulkEvent) -> Void = { _ in }
+    events: @escaping @Sendable (BulkEvent) -> Void = { _ in }, clock: any Clock<Duration> = ContinuousClock()
   ) {
     self.endpoint = endpoint
+    self.clock = ClockReader(clock)
     self.http = httpClient
     self.pollPolicy = pollPolicy
     self.downloadPolicy = downloadPolicy
@@ -239,7 +242,7 @@ public final class BulkClient: Sendable {
         let delay = ra.map(pollPolicy.clamp) ?? pollPolicy.nextDelay(retryAfter: nil, attempt: attempt)
         attempt += 1
         emit(.retry(reason: "kick-off answered HTTP \(r.status)", after: delay))
-        try await Task.sleep(for: delay)
+        try await clock.sleep(for: delay)
         continue
       }
       record(url, parameters, r, statusURL: nil)
@@ -309,13 +312,12 @@ public final class BulkClient: Sendable {
     statusURL: String, policy: PollPolicy? = nil, expectedRequest: String? = nil
   ) async throws -> Manifest {
     let policy = policy ?? pollPolicy
-    let clock = ContinuousClock()
     let start = clock.now
     var attempt = 0
     var transient = 0
     var floor: Duration = .zero
     while true {
-      if let limit = policy.jobTimeout, start.duration(to: clock.now) > limit {
+      if let limit = policy.jobTimeout, clock.since(start) > limit {
         throw BulkError.jobTimeout(seconds: Int(limit.components.seconds))
       }
       let polled: (result: PollResult, rawRetryAfter: String?)
@@ -327,14 +329,14 @@ public final class BulkClient: Sendable {
         if transient > policy.maxTransientRetries { throw n.error }
         let d = max(policy.nextDelay(retryAfter: nil, attempt: transient - 1), floor)
         emit(.retry(reason: n.error.description, after: d))
-        try await Task.sleep(for: d)
+        try await clock.sleep(for: d)
         continue
       } catch let e as BulkError where e.isTransient {
         transient += 1
         if transient > policy.maxTransientRetries { throw e }
         let d = max(policy.nextDelay(retryAfter: nil, attempt: transient - 1), floor)
         emit(.retry(reason: e.description, after: d))
-        try await Task.sleep(for: d)
+        try await clock.sleep(for: d)
         continue
       }
       switch polled.result {
@@ -357,14 +359,14 @@ public final class BulkClient: Sendable {
         let d = max(policy.nextDelay(retryAfter: ra, attempt: attempt), floor)
         if ra == nil { attempt += 1 }
         emit(.statusProgress(xProgress: progress, retryAfter: polled.rawRetryAfter, nextPoll: d))
-        try await Task.sleep(for: d)
+        try await clock.sleep(for: d)
       case .throttled(let ra):
         let d = max(ra.map(policy.clamp) ?? policy.nextDelay(retryAfter: nil, attempt: attempt), floor)
         attempt += 1
         // C32: keep later polls at least this far apart.
         floor = max(floor, d)
         emit(.retry(reason: "status polling throttled (HTTP 429)", after: d))
-        try await Task.sleep(for: d)
+        try await clock.sleep(for: d)
       }
     }
   }
@@ -386,7 +388,7 @@ public final class BulkClient: Sendable {
           transient += 1
           let d = policy.nextDelay(retryAfter: nil, attempt: transient - 1)
           emit(.retry(reason: e.description, after: d))
-          try await Task.sleep(for: d)
+          try await clock.sleep(for: d)
           continue
         }
         if r.status == 200 {
@@ -398,7 +400,7 @@ public final class BulkClient: Sendable {
           transient += 1
           let d = retryAfter(r).map(policy.clamp) ?? policy.nextDelay(retryAfter: nil, attempt: transient - 1)
           emit(.retry(reason: "manifest page answered HTTP \(r.status)", after: d))
-          try await Task.sleep(for: d)
+          try await clock.sleep(for: d)
           continue
         }
         throw e

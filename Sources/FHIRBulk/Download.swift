@@ -72,12 +72,22 @@ private enum AttemptFailure: Error {
   case fatal(BulkError)
 }
 
-/// The time the last byte arrived, shared between a download and its watchdog.
+/// The time the last byte arrived (on the client's clock), shared between a download and its watchdog.
 private final class ByteClock: Sendable {
-  private let last: Mutex<ContinuousClock.Instant>
-  init() { last = Mutex(.now) }
-  func touch() { last.withLock { $0 = .now } }
-  var sinceLast: Duration { last.withLock { $0.duration(to: .now) } }
+  private let clock: ClockReader
+  private let last: Mutex<Duration>
+  init(_ clock: ClockReader) {
+    self.clock = clock
+    last = Mutex(clock.now)
+  }
+  func touch() {
+    let now = clock.now
+    last.withLock { $0 = now }
+  }
+  var sinceLast: Duration {
+    let now = clock.now
+    return now - last.withLock { $0 }
+  }
 }
 
 private struct LimitHit: Error { var limit: DownloadLimit }
@@ -98,7 +108,7 @@ extension BulkClient {
     let tempPath =
       ((finalPath as NSString).deletingLastPathComponent as NSString)
       .appendingPathComponent("." + (finalPath as NSString).lastPathComponent + ".part")
-    let started = ContinuousClock.now
+    let started = clock.now
     var item = file.item
     var attempt = 0
     var renewed = false
@@ -138,7 +148,7 @@ extension BulkClient {
         let done = DownloadedFile(
           kind: file.kind, type: item.type, url: item.url, path: finalPath, relativePath: file.relativePath,
           bytes: body.bytes, lines: body.lines, sha256: body.sha256, expectedCount: item.count, attempts: attempt,
-          seconds: PollPolicy.seconds(started.duration(to: .now)))
+          seconds: PollPolicy.seconds(clock.since(started)))
         emit(.downloadComplete(done))
         if file.kind == .error && body.lines > 0 { surfaceErrorFile(path: finalPath, name: file.relativePath) }
         return done
@@ -191,7 +201,7 @@ extension BulkClient {
         retryAfter.map(downloadPolicy.backoff.clamp)
         ?? downloadPolicy.backoff.nextDelay(retryAfter: nil, attempt: attempt - 1)
       emit(.retry(reason: "\(file.relativePath): \(error.description)", after: delay))
-      try await Task.sleep(for: delay)
+      try await clock.sleep(for: delay)
     }
   }
 
@@ -235,7 +245,7 @@ extension BulkClient {
     if URLText.origin(item.url) == URLText.origin(endpoint.baseURL) {
       for (k, v) in endpoint.extraHeaders { headers.add(name: k, value: v) }
     }
-    let started = ContinuousClock.now
+    let started = clock.now
     let response: HTTPClientResponse
     do {
       (response, _) = try await perform(
@@ -262,7 +272,7 @@ extension BulkClient {
       throw AttemptFailure.fatal(.io(path: tempPath, message: String(cString: strerror(errno))))
     }
     defer { close(fd) }
-    let clock = ByteClock()
+    let arrivals = ByteClock(clock)
     let url = item.url
     let type = item.type
     let body = response.body
@@ -272,18 +282,18 @@ extension BulkClient {
           try await self.consume(
             body, url: url, type: type, requireID: kind == .output, fd: fd, tempPath: tempPath,
             declaredLength: encoding.isEmpty || encoding == "identity" ? declared : nil,
-            closeDelimited: declared == nil && !chunked, clock: clock)
+            closeDelimited: declared == nil && !chunked, arrivals: arrivals)
         }
         group.addTask {
           // The watchdog: no byte for `stallTimeout`, or longer than `maxDuration` in all (the
           // wait for the response head included).
           let tick = max(min(policy.stallTimeout / 4, .seconds(1)), .milliseconds(10))
           while true {
-            try await Task.sleep(for: tick)
-            if started.duration(to: .now) > policy.maxDuration {
+            try await self.clock.sleep(for: tick)
+            if self.clock.since(started) > policy.maxDuration {
               throw LimitHit(limit: .duration(seconds: Int(policy.maxDuration.components.seconds)))
             }
-            if clock.sinceLast > policy.stallTimeout {
+            if arrivals.sinceLast > policy.stallTimeout {
               throw LimitHit(limit: .stall(seconds: Int(policy.stallTimeout.components.seconds)))
             }
           }
@@ -306,7 +316,7 @@ extension BulkClient {
   /// Streams the body to `fd`: decode, bound, hash, verify, write. Throws `AttemptFailure`.
   private func consume(
     _ body: HTTPClientResponse.Body, url: String, type: String, requireID: Bool, fd: Int32, tempPath: String,
-    declaredLength: Int64?, closeDelimited: Bool, clock: ByteClock
+    declaredLength: Int64?, closeDelimited: Bool, arrivals: ByteClock
   ) async throws -> BodyResult {
     let policy = downloadPolicy
     var hasher = SHA256()
@@ -333,7 +343,7 @@ extension BulkClient {
 
     do {
       for try await buffer in body {
-        clock.touch()
+        arrivals.touch()
         wire += Int64(buffer.readableBytes)
         if wire > policy.maxFileBytes { throw LimitHit(limit: .fileBytes(policy.maxFileBytes)) }
         try buffer.withUnsafeReadableBytes { p in
@@ -429,7 +439,7 @@ extension BulkClient {
     _ manifest: Manifest, into directory: String, parallel: Int = 4, statusURL: String?,
     skip: Set<String> = [], onFileDone: @escaping @Sendable (DownloadedFile) async throws -> Void = { _ in }
   ) async throws -> [DownloadedFile] {
-    let started = ContinuousClock.now
+    let started = clock.now
     let plan = try FileNaming.plan(manifest).filter { !skip.contains($0.relativePath) }
     let requires = manifest.requiresAccessToken
     // The token policy, before anything is fetched (C12): one clear error naming the host.
@@ -505,7 +515,7 @@ extension BulkClient {
       .exportComplete(
         ExportTotals(
           files: done.count, resources: outputs.reduce(0) { $0 + $1.lines },
-          bytes: done.reduce(0) { $0 + $1.bytes }, seconds: PollPolicy.seconds(started.duration(to: .now)))))
+          bytes: done.reduce(0) { $0 + $1.bytes }, seconds: PollPolicy.seconds(clock.since(started)))))
     return done
   }
 }

@@ -38,6 +38,7 @@ public struct SMARTConfiguration: Sendable, Equatable {
 /// Parallel callers share one token request (single flight); the token is renewed at
 /// `expires_in − min(30 s, expires_in/4)`. A refused token request (invalid_client,
 /// invalid_scope, …) is remembered: later calls fail the same way without asking again (C11).
+/// Lifetimes are measured on the injected clock (`ContinuousClock()` unless a test passes a virtual one).
 public final class SMARTTokenProvider: AccessTokenProvider, CustomStringConvertible, CustomReflectable {
   public let baseURL: String
   public let clientID: String
@@ -48,6 +49,8 @@ public final class SMARTTokenProvider: AccessTokenProvider, CustomStringConverti
   let http: HTTPClient
   let allowInsecureHTTP: Bool
   let warn: @Sendable (String) -> Void
+  /// Decides renewal, expiry and the forced-renewal grace; instants are durations on it since `init`.
+  let clock: ClockReader
   /// A forced renewal within this long after another forced renewal reuses its token (parallel 401s, C9/C10).
   let forcedRenewalGrace: Duration = .seconds(1)
 
@@ -56,9 +59,9 @@ public final class SMARTTokenProvider: AccessTokenProvider, CustomStringConverti
     var tokenType: String
     var scope: String
     var expiresIn: Int
-    var obtainedAt: ContinuousClock.Instant
-    var renewAt: ContinuousClock.Instant
-    var expiresAt: ContinuousClock.Instant
+    var obtainedAt: Duration
+    var renewAt: Duration
+    var expiresAt: Duration
     /// Obtained by a forced renewal (after a 401).
     var forced = false
   }
@@ -79,10 +82,11 @@ public final class SMARTTokenProvider: AccessTokenProvider, CustomStringConverti
   ///   - scope: nil picks `system/*.rs`, or `system/*.read` for SMART v1 servers (C8).
   ///   - tokenURL: skips discovery when given.
   ///   - allowInsecureHTTP: plain-HTTP token endpoints are refused except on loopback hosts unless true (C6).
+  ///   - clock: measures token lifetimes (tests inject a virtual clock).
   public init(
     baseURL: String, clientID: String, key: SMARTKey, scope: String? = nil, tokenURL: String? = nil,
     httpClient: HTTPClient = BulkClient.defaultHTTPClient, allowInsecureHTTP: Bool = false,
-    warn: @escaping @Sendable (String) -> Void = { _ in }
+    warn: @escaping @Sendable (String) -> Void = { _ in }, clock: any Clock<Duration> = ContinuousClock()
   ) {
     var base = baseURL
     while base.hasSuffix("/") { base.removeLast() }
@@ -94,6 +98,7 @@ public final class SMARTTokenProvider: AccessTokenProvider, CustomStringConverti
     self.http = httpClient
     self.allowInsecureHTTP = allowInsecureHTTP
     self.warn = warn
+    self.clock = ClockReader(clock)
   }
 
   public var description: String { "SMARTTokenProvider(client \(clientID), \(key.algorithm.rawValue) kid \(key.kid), \(baseURL))" }
@@ -110,11 +115,11 @@ public final class SMARTTokenProvider: AccessTokenProvider, CustomStringConverti
     let step: Step = state.withLock { s in
       if let f = s.fatal { return .fail(f) }
       if let t = s.inflight { return .wait(t) }
-      let now = ContinuousClock.now
+      let now = clock.now
       if let i = s.issued, now < i.expiresAt {
         if !forceRenew && now < i.renewAt { return .have(i.token) }
         // Parallel requests that all saw a 401 share the renewal the first of them caused.
-        if forceRenew && i.forced && i.obtainedAt.duration(to: now) < forcedRenewalGrace { return .have(i.token) }
+        if forceRenew && i.forced && now - i.obtainedAt < forcedRenewalGrace { return .have(i.token) }
       }
       let t = Task { try await self.renew(forced: forceRenew) }
       s.inflight = t
@@ -339,7 +344,7 @@ public final class SMARTTokenProvider: AccessTokenProvider, CustomStringConverti
       s.tokenRequests += 1
       s.sentScope = scope
     }
-    let started = ContinuousClock.now
+    let started = clock.now
     let response: HTTPClientResponse
     do {
       response = try await http.execute(req, timeout: .seconds(30))
@@ -400,7 +405,7 @@ public final class SMARTTokenProvider: AccessTokenProvider, CustomStringConverti
     let lifetime = Duration.seconds(expiresIn)
     let margin = min(Duration.seconds(30), lifetime / 4)
     return Issued(
-      token: token, tokenType: type, scope: granted, expiresIn: expiresIn, obtainedAt: .now,
+      token: token, tokenType: type, scope: granted, expiresIn: expiresIn, obtainedAt: clock.now,
       renewAt: started + lifetime - margin, expiresAt: started + lifetime)
   }
 

@@ -1,5 +1,6 @@
 import CohortTestSupport
 import AsyncHTTPClient
+import Clocks
 import Crypto
 import Foundation
 import Testing
@@ -93,7 +94,13 @@ func tokenRequest(_ url: String, assertion: String, scope: String) async throws 
   @Test func smartBackendServices() async throws {
     let rsa = TestClient(id: "rsa-client", kid: "r1", key: .rsa(try _RSA.Signing.PrivateKey(keySize: .bits2048)))
     let ec = TestClient(id: "ec-client", kid: "e1", key: .ec(P384.Signing.PrivateKey()))
-    try await withServer({ $0.auth = .smart(clients: [rsa.id: rsa.jwks, ec.id: ec.jwks]); $0.tokenLifetime = 3 }) { s in
+    // Token lifetimes run on a virtual clock: expiry is tested to the tenth of a second, in no real time.
+    let clock = TestClock()
+    try await withServer({
+      $0.auth = .smart(clients: [rsa.id: rsa.jwks, ec.id: ec.jwks])
+      $0.tokenLifetime = 300
+      $0.tokenClock = clock
+    }) { s in
       let conf = try await HTTP.get(s.baseURL + "/.well-known/smart-configuration")
       #expect(conf.status == 200)
       let tokenURL = try #require(conf.json["token_endpoint"] as? String)
@@ -106,7 +113,7 @@ func tokenRequest(_ url: String, assertion: String, scope: String) async throws 
         #expect(r.status == 200, "\(client.id): \(r.text)")
         #expect(r.json["token_type"] as? String == "bearer")
         #expect(r.json["scope"] as? String == "system/*.read")  // only what is allowed is granted
-        #expect(r.json["expires_in"] as? Int == 3)
+        #expect(r.json["expires_in"] as? Int == 300)
         let token = try #require(r.json["access_token"] as? String)
         let k = try await HTTP.kickoff(s.baseURL + "/$export?_type=Patient", extra: ["Authorization": "Bearer " + token])
         #expect(k.status == 202)
@@ -137,9 +144,11 @@ func tokenRequest(_ url: String, assertion: String, scope: String) async throws 
       let narrowToken = try #require(narrow.json["access_token"] as? String)
       let forbidden = try await HTTP.kickoff(s.baseURL + "/$export?_type=Observation", extra: ["Authorization": "Bearer " + narrowToken])
       #expect(forbidden.status == 403)
-      // Tokens expire (--token-lifetime 3; generous so a loaded machine does not expire them early):
-      // then every Bulk Data request is 401.
-      try await Task.sleep(nanoseconds: 3_300_000_000)
+      // Tokens expire (--token-lifetime 300): just before, the token still works; then every Bulk Data request is 401.
+      await clock.advance(by: .milliseconds(299_900))
+      let before = try await HTTP.kickoff(s.baseURL + "/$export?_type=Patient", extra: ["Authorization": "Bearer " + narrowToken])
+      #expect(before.status == 202)
+      await clock.advance(by: .milliseconds(200))
       let expired = try await HTTP.kickoff(s.baseURL + "/$export", extra: ["Authorization": "Bearer " + narrowToken])
       #expect(expired.status == 401)
       #expect(expired.issue?.diagnostics.contains("expired") == true)

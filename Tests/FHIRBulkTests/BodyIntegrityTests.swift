@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Testing
 
@@ -169,9 +170,14 @@ import Testing
     let line = Data((patients(1)[0] + "\n").utf8)
     s.on("GET", "/files/slow", respond: MockResponse(status: 200, body: .trickle(first: line, line: line, count: 400, pause: .milliseconds(25))))
     let m = try Manifest.parse(Data(manifestJSON(s.base, output: [("Patient", s.base + "/files/slow", nil)]).utf8))
-    let client = makeClient(s, downloadPolicy: policy { $0.maxDuration = .milliseconds(400); $0.stallTimeout = .seconds(5) })
+    // The watchdog runs on a virtual clock, advanced whenever it waits: the limits hold whatever the load.
+    let clock = TestClock()
+    let client = makeClient(
+      s, downloadPolicy: policy { $0.maxDuration = .milliseconds(400); $0.stallTimeout = .seconds(5) }, clock: clock)
     do {
-      try await client.downloadAll(m, into: dir.path, statusURL: nil)
+      try await advancingWhileAsleep(clock, by: .milliseconds(100)) {
+        try await client.downloadAll(m, into: dir.path, statusURL: nil)
+      }
       Issue.record("expected failure")
     } catch {
       #expect(limit(of: error) == .duration(seconds: 0))
@@ -188,9 +194,12 @@ import Testing
     let line = Data((patients(1)[0] + "\n").utf8)
     s.on("GET", "/files/stall", respond: MockResponse(status: 200, body: .trickle(first: line, line: line, count: 1, pause: .seconds(10))))
     let m = try Manifest.parse(Data(manifestJSON(s.base, output: [("Patient", s.base + "/files/stall", nil)]).utf8))
-    let client = makeClient(s, downloadPolicy: policy { $0.stallTimeout = .milliseconds(300) })
+    let clock = TestClock()
+    let client = makeClient(s, downloadPolicy: policy { $0.stallTimeout = .milliseconds(300) }, clock: clock)
     do {
-      try await client.downloadAll(m, into: dir.path, statusURL: nil)
+      try await advancingWhileAsleep(clock, by: .milliseconds(100)) {
+        try await client.downloadAll(m, into: dir.path, statusURL: nil)
+      }
       Issue.record("expected failure")
     } catch {
       #expect(limit(of: error) == .stall(seconds: 0))

@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Testing
 
@@ -234,6 +235,41 @@ import Testing
     }
     // 429 asked for 30 s (clamped to 50 ms); later polls without Retry-After stay at ≥ 50 ms.
     #expect(waits.count == 2 && waits.allSatisfy { $0 >= .milliseconds(50) })
+  }
+
+  @Test func c31_retryAfterAndTheJobTimeoutRunOnTheInjectedClock() async throws {
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    let clock = TestClock()
+    // The default policy (Retry-After clamped to 1 s … 15 min, a 24 h job timeout), in virtual time.
+    let client = BulkClient(
+      endpoint: BulkEndpoint(baseURL: s.base + "/fhir", auth: StaticTokenProvider("secret-token")), clock: clock)
+    s.on("GET", "/status/w", sequence: [.status(202, [("Retry-After", "120")]), .json(200, manifestJSON(s.base, output: []))])
+    let waiting = Task { try await client.waitForManifest(statusURL: s.base + "/status/w") }
+    await untilAsleep(clock)
+    #expect(s.requests(path: "/status/w").count == 1)
+    await clock.advance(by: .milliseconds(119_900))
+    #expect(s.requests(path: "/status/w").count == 1, "polled before Retry-After")
+    await clock.advance(by: .milliseconds(200))
+    _ = try await waiting.value
+    #expect(s.requests(path: "/status/w").count == 2)
+
+    // A job that never finishes: polls every 15 min (the clamp) until the 1 h timeout.
+    s.on("GET", "/status/never", respond: .status(202, [("Retry-After", "3600")]))
+    var policy = PollPolicy()
+    policy.jobTimeout = .seconds(3600)
+    let p = policy
+    do {
+      _ = try await advancingWhileAsleep(clock, by: .seconds(15 * 60)) {
+        try await client.waitForManifest(statusURL: s.base + "/status/never", policy: p)
+      }
+      Issue.record("expected the job timeout")
+    } catch let e as BulkError {
+      guard case .jobTimeout(let seconds) = e else { throw e }
+      #expect(seconds == 3600)
+    }
+    // Polls at 0, 15, 30, 45 and 60 min; at 75 min the hour has passed.
+    #expect(s.requests(path: "/status/never").count == 5)
   }
 
   @Test func c64_pagedManifestsAreFollowedAndMerged() async throws {

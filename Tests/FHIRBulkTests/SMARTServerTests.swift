@@ -1,6 +1,7 @@
 // SMART Backend Services against the embedded BulkServer (an independent verifier: it never
 // imports FHIRBulk) and the scriptable mock for odd token-endpoint answers (C1, C2, C6, C7, C9–C12).
 import BulkServer
+import Clocks
 import Foundation
 import Testing
 
@@ -8,11 +9,12 @@ import Testing
 
 func smartServer(
   _ clients: [String: SMARTKey], lifetime: Int = 300, patients: Int = 4, allowedScopes: [String]? = nil,
-  polls: Int = 1
+  polls: Int = 1, clock: any Clock<Duration> = ContinuousClock()
 ) async throws -> BulkDataServer {
   var c = BulkServerConfiguration()
   c.auth = .smart(clients: clients.mapValues { Data($0.publicJWKS().utf8) })
   c.tokenLifetime = lifetime
+  c.tokenClock = clock
   c.patients = patients
   c.pollsBeforeComplete = polls
   if let allowedScopes { c.allowedScopes = allowedScopes }
@@ -221,10 +223,11 @@ func formFields(_ body: Data) -> [String: String] {
 
   @Test func c9_parallelCallersShareOneTokenRequestPerRenewal() async throws {
     let key = SMARTTestKeys.rsa.key
-    // Lifetime 6 s: renewal at 6 − 1.5 = 4.5 s, leaving room for a loaded machine.
-    let server = try await smartServer(["client-id": key], lifetime: 6)
+    // Virtual time: the server and the provider measure the 300 s lifetime on one test clock.
+    let clock = TestClock()
+    let server = try await smartServer(["client-id": key], lifetime: 300, clock: clock)
     defer { Task { await server.stop() } }
-    let p = SMARTTokenProvider(baseURL: server.baseURL, clientID: "client-id", key: key)
+    let p = SMARTTokenProvider(baseURL: server.baseURL, clientID: "client-id", key: key, clock: clock)
     func burst() async throws -> Set<String> {
       try await withThrowingTaskGroup(of: String.self) { g in
         for _ in 0..<16 { g.addTask { try await p.token(forceRenew: false) } }
@@ -238,8 +241,11 @@ func formFields(_ body: Data) -> [String: String] {
     #expect(await tokenPosts(server) == 1)
     #expect(try await burst() == first)
     #expect(await tokenPosts(server) == 1)
-    // expires_in 6 s: renewed 1.5 s early, once for all 16 callers.
-    try await Task.sleep(for: .milliseconds(4700))
+    // expires_in 300 s: renewed 30 s early (at 270 s), once for all 16 callers.
+    await clock.advance(by: .milliseconds(269_900))
+    #expect(try await burst() == first)
+    #expect(await tokenPosts(server) == 1)
+    await clock.advance(by: .milliseconds(200))
     let second = try await burst()
     #expect(second.count == 1 && second != first)
     #expect(await tokenPosts(server) == 2)
@@ -253,6 +259,16 @@ func formFields(_ body: Data) -> [String: String] {
     }
     #expect(forced.count == 1 && forced != second)
     #expect(await tokenPosts(server) == 3)
+    // Without the renewal, the first token would have been sent after its expiry: the server refuses it.
+    await clock.advance(by: .seconds(30))
+    let stale = BulkClient(
+      endpoint: BulkEndpoint(baseURL: server.baseURL, auth: StaticTokenProvider(try #require(first.first))), pollPolicy: .fast())
+    do {
+      _ = try await stale.kickoff(level: .system, parameters: ExportParameters(types: ["Patient"]))
+      Issue.record("the expired token was accepted")
+    } catch let e as BulkError {
+      #expect(e.httpStatus == 401 && e.description.contains("expired"), "\(e)")
+    }
   }
 
   @Test func c9_eightParallelDownloadsShareOneRenewalAfter401s() async throws {
@@ -285,15 +301,19 @@ func formFields(_ body: Data) -> [String: String] {
     s.on("GET", "/fhir/.well-known/smart-configuration", respond: .json(200, smartConfigJSON(token: s.base + "/token")))
     s.on("POST", "/token") { _, n in .json(200, #"{"access_token":"tok-\#(n)","token_type":"bearer","expires_in":300}"#) }
     s.on("GET", "/fhir/$export", sequence: [.text(401, "request_expired_token"), .status(202, [("Content-Location", s.base + "/st/1")])])
-    let p = SMARTTokenProvider(baseURL: s.base + "/fhir", clientID: "c", key: SMARTTestKeys.ec.key)
+    let clock = TestClock()
+    let p = SMARTTokenProvider(baseURL: s.base + "/fhir", clientID: "c", key: SMARTTestKeys.ec.key, clock: clock)
     let client = BulkClient(endpoint: BulkEndpoint(baseURL: s.base + "/fhir", auth: p), pollPolicy: .fast())
     #expect(try await client.kickoff(level: .system, parameters: ExportParameters()) == s.base + "/st/1")
     #expect(s.requests("GET", path: "/fhir/$export").map { $0.header("Authorization") } == ["Bearer tok-1", "Bearer tok-2"])
     #expect(s.requests("POST", path: "/token").count == 2)
     // 401 → 401: fatal, with the server's plain-text message; exactly one renewal. (A forced
-    // renewal within 1 s of the previous forced one reuses its token, so wait that out.)
-    try await Task.sleep(for: .milliseconds(1050))
+    // renewal within 1 s of the previous forced one reuses its token: within that second no new
+    // token is asked for; past it, one is.)
     s.on("GET", "/fhir/$export", respond: .text(401, "request_expired_token"))
+    await #expect(throws: BulkError.self) { _ = try await client.kickoff(level: .system, parameters: ExportParameters()) }
+    #expect(s.requests("POST", path: "/token").count == 2)
+    await clock.advance(by: .milliseconds(1050))
     do {
       _ = try await client.kickoff(level: .system, parameters: ExportParameters())
       Issue.record("expected failure")
@@ -361,24 +381,31 @@ func formFields(_ body: Data) -> [String: String] {
   func c12_endToEndExportWithTokensExpiringMidExport(_ alg: SMARTAlgorithm) async throws {
     let key = alg == .rs384 ? SMARTTestKeys.rsa.key : SMARTTestKeys.ec.key
     // Tokens live 1 s; polls are 300 ms apart and there are 5 of them, so the export outlives several tokens.
-    let server = try await smartServer(["client-id": key], lifetime: 1, patients: 6, polls: 5)
+    // All on one virtual clock: the server's token lifetimes, the provider's renewals and the client's polls.
+    let clock = TestClock()
+    let server = try await smartServer(["client-id": key], lifetime: 1, patients: 6, polls: 5, clock: clock)
     defer { Task { await server.stop() } }
     let dir = try TempDir()
     defer { dir.cleanup() }
     let events = EventLog()
-    let provider = SMARTTokenProvider(baseURL: server.baseURL, clientID: "client-id", key: key)
+    let provider = SMARTTokenProvider(baseURL: server.baseURL, clientID: "client-id", key: key, clock: clock)
     // A sticky wrapper makes expired tokens reach the server, so 401 → renew → retry is exercised too.
     let sticky = StickyTokens(provider)
     let poll = PollPolicy(
       minDelay: .milliseconds(300), maxDelay: .milliseconds(300), initialBackoff: .milliseconds(300), maxBackoff: .milliseconds(300),
       jitter: 0, jobTimeout: .seconds(30))
     let client = BulkClient(
-      endpoint: BulkEndpoint(baseURL: server.baseURL, auth: sticky), pollPolicy: poll, downloadPolicy: .fast(), events: events.record)
+      endpoint: BulkEndpoint(baseURL: server.baseURL, auth: sticky), pollPolicy: poll, downloadPolicy: .fast(), events: events.record,
+      clock: clock)
     try await provider.checkScopes(covering: ["Patient", "Observation"])
     let statusURL = try await client.kickoff(level: .group("all-patients"), parameters: ExportParameters(types: ["Patient", "Observation"]))
-    let manifest = try await client.waitForManifest(statusURL: statusURL)
+    let manifest = try await advancingWhileAsleep(clock, by: .milliseconds(300)) {
+      try await client.waitForManifest(statusURL: statusURL)
+    }
     #expect(manifest.requiresAccessToken)
-    try await Task.sleep(for: .milliseconds(1100))  // the token has expired before the files
+    // Five polls 300 ms apart took 1.2 s or more of virtual time: the first token expired on the way.
+    #expect(events.retries.contains { $0.0.contains("status") && $0.0.contains("401") }, "\(events.retries)")
+    await clock.advance(by: .milliseconds(1100))  // the token has expired before the files
     let files = try await client.downloadAll(manifest, into: dir.path, parallel: 4, statusURL: statusURL)
     #expect(files.contains { $0.type == "Patient" && $0.lines == 6 })
     try await client.delete(statusURL: statusURL)
@@ -387,7 +414,7 @@ func formFields(_ body: Data) -> [String: String] {
     let posts = log.filter { $0.path.hasPrefix("/auth/token") }.count
     #expect(posts >= 3, "only \(posts) token requests")
     #expect(posts == provider.tokenRequestCount)
-    #expect(events.retries.contains { $0.0.contains("401") })
+    #expect(events.retries.contains { $0.0.contains("file download answered HTTP 401") }, "\(events.retries)")
     // Every kick-off, status, file and DELETE request carried a bearer token.
     let kinds: [(String, (String) -> Bool)] = [
       ("kick-off", { $0.contains("$export?") }), ("status", { $0.hasPrefix("/$export-status") }),

@@ -351,13 +351,14 @@ final class CountingTokens: AccessTokenProvider {
 func makeClient(
   _ server: MockServer, method: KickoffMethod = .get, auth: (any AccessTokenProvider)? = StaticTokenProvider("secret-token"),
   events: EventLog = EventLog(), maxAttempts: Int = 3, allowedOrigins: [String] = [],
-  downloadPolicy: DownloadPolicy? = nil
+  downloadPolicy: DownloadPolicy? = nil, clock: any Clock<Duration> = ContinuousClock()
 ) -> BulkClient {
   BulkClient(
     endpoint: BulkEndpoint(
       baseURL: server.base + "/fhir", kickoffMethod: method, auth: auth, userAgent: "cohort-test/1",
       allowedOrigins: allowedOrigins),
-    pollPolicy: .fast(), downloadPolicy: downloadPolicy ?? .fast(maxAttempts: maxAttempts), events: events.record)
+    pollPolicy: .fast(), downloadPolicy: downloadPolicy ?? .fast(maxAttempts: maxAttempts), events: events.record,
+    clock: clock)
 }
 
 func manifestJSON(
