@@ -71,8 +71,9 @@ test: deps
 	$(SWIFT) test --skip-build --disable-xctest --skip '$(TIMED)' $(TEST_FLAGS)
 	$(SWIFT) test --skip-build --disable-xctest --no-parallel --filter '$(TIMED)' $(TEST_FLAGS)
 
-# The invariant's long run: thousands of random steps per server flavour (the seed is printed; replay a failure with
-# COHORT_MODEL_SEED=N, one flavour with COHORT_MODEL_FLAVOUR=standard|noDeleted|ignoresPatient).
+# The invariant's long run: thousands of random steps per server flavour, in episodes of 250 steps (a fresh server
+# each; COHORT_MODEL_EPISODE=N changes it). Each episode prints the command that replays it alone
+# (COHORT_MODEL_SEED=N COHORT_MODEL_FLAVOUR=standard|noDeleted|ignoresPatient COHORT_MODEL_STEPS=250).
 MODEL_STEPS ?= 5000
 model: deps
 	$(SWIFT) build --build-tests
