@@ -13,6 +13,8 @@ struct CommandCatalog: Sendable {
     var abstract: String
     /// A group of subcommands (e.g. `server`), not a command that runs by itself.
     var isGroup: Bool
+    /// The values an option takes, where the parser knows them (`CaseIterable` enums: `--auth`, `--format`, …).
+    var values: [String: [String]] = [:]
   }
 
   var entries: [Entry]
@@ -39,15 +41,19 @@ struct CommandCatalog: Sendable {
     var entries: [Entry] = []
     func walk(_ command: ToolInfo.Command, _ path: [String]) {
       var options: [String] = []
+      var values: [String: [String]] = [:]
       for argument in command.arguments ?? [] where argument.kind != "positional" {
         for name in argument.names ?? [] where name.kind == "long" {
           let option = "--" + name.name
-          if !CommandCatalog.builtIn.contains(option) { options.append(option) }
+          guard !CommandCatalog.builtIn.contains(option) else { continue }
+          options.append(option)
+          if let all = argument.allValues, !all.isEmpty { values[option] = all }
         }
       }
       let subcommands = (command.subcommands ?? []).filter { $0.commandName != "help" }
       if !path.isEmpty {
-        entries.append(Entry(path: path, options: options, abstract: command.abstract ?? "", isGroup: !subcommands.isEmpty))
+        entries.append(
+          Entry(path: path, options: options, abstract: command.abstract ?? "", isGroup: !subcommands.isEmpty, values: values))
       }
       for sub in subcommands { walk(sub, path + [sub.commandName]) }
     }
@@ -69,6 +75,7 @@ struct CommandCatalog: Sendable {
     struct Argument: Decodable {
       var kind: String
       var names: [Name]?
+      var allValues: [String]?
     }
     struct Command: Decodable {
       var commandName: String

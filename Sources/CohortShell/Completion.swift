@@ -27,8 +27,8 @@ enum Completion {
       all = options(for: CommandTable.pathWords(words))
     } else if let previous = words.last, previous.hasPrefix("--") {
       let option = previous.hasSuffix("=") ? String(previous.dropLast()) : previous
-      if listOptions.contains(option) { return commaList(word, from: values(for: option, session: session)) }
-      all = values(for: option, session: session)
+      if listOptions.contains(option) { return commaList(word, from: values(for: option, path: words, session: session)) }
+      all = values(for: option, path: words, session: session)
     } else if words.count == 1, !CommandTable.subcommands(of: words[0]).isEmpty {
       all = CommandTable.subcommands(of: words[0])
     } else if words.count == 1, cohortCommands.contains(words[0]) {
@@ -49,14 +49,14 @@ enum Completion {
     return all.filter { $0.hasPrefix(word) }.sorted()
   }
 
-  static func values(for option: String, session: Session) -> [String] {
+  /// Values of an option: the parser's own list where it has one (`CaseIterable` arguments, from the command
+  /// catalog), else names from the workspace or the R4 resource types.
+  static func values(for option: String, path: [String] = [], session: Session) -> [String] {
+    if let known = CommandCatalog.entry(for: CommandTable.pathWords(path))?.values[option] { return known }
     switch option {
     case "--server": return names(session) { try $0.servers().map(\.name) }
     case "--type", "--types": return ResourceTypes.r4
     case "--format": return OutputFormat.allCases.map(\.rawValue)
-    case "--auth": return ["none", "bearer", "smart"]
-    case "--kickoff": return ["get", "post"]
-    case "--flavor": return ["standard", "netsmart"]
     case "--alg": return ["RS384", "ES384"]
     default: return []
     }

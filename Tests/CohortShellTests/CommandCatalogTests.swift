@@ -104,4 +104,17 @@ import Testing
     let missing = commands.filter { !documented.contains($0) }
     #expect(missing.isEmpty, "commands missing from the README's command table: \(missing.joined(separator: ", "))")
   }
+
+  @Test("option values come from the parser's own lists, per command (view run's --format has ndjson; others do not)")
+  func optionValuesFromTheParser() throws {
+    let h = try Harness()
+    let session = h.shell.session
+    #expect(Completion.candidates(line: "server add s http://x --auth ", word: "", session: session) == ["bearer", "none", "smart"])
+    #expect(Completion.candidates(line: "serve --flavor ", word: "", session: session) == ["netsmart", "standard"])
+    #expect(Completion.candidates(line: "view run v c --format ", word: "", session: session).contains("ndjson"))
+    #expect(!Completion.candidates(line: "summary c --format ", word: "", session: session).contains("ndjson"))
+    #expect(Completion.candidates(line: "summary c --format ", word: "j", session: session) == ["json"])
+    #expect(CommandCatalog.entry(for: ["server", "add"])?.values["--kickoff"] == ["get", "post"])
+  }
+
 }
