@@ -24,7 +24,7 @@ extension Session {
   }
 }
 
-struct ExportCommand: ShellCommand {
+struct ExportCommand: ShellCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "export",
     abstract: "Export a cohort with Bulk Data $export (kick-off, poll, download, verify, commit a snapshot).",
@@ -134,7 +134,7 @@ struct ExportCommand: ShellCommand {
   }
 }
 
-struct StatusCommand: ShellCommand {
+struct StatusCommand: ShellCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "status", abstract: "Show unfinished export jobs and their phase.")
   @Argument(help: "Cohort name (default: all cohorts).", completion: .cohortName) var cohort: String?
@@ -161,7 +161,7 @@ func host(_ url: String?) -> String {
   return (components.host ?? "") + (components.port.map { ":\($0)" } ?? "")
 }
 
-struct HistoryCommand: ShellCommand {
+struct HistoryCommand: ShellCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "history", abstract: "Every export of a cohort, including failed and cancelled ones.")
   @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
@@ -198,7 +198,7 @@ struct HistoryCommand: ShellCommand {
   }
 }
 
-struct SnapshotsCommand: ShellCommand {
+struct SnapshotsCommand: ShellCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "snapshots", abstract: "One row per committed export: id, kind, _since, transactionTime, counts.")
   @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String
@@ -219,7 +219,7 @@ struct SnapshotsCommand: ShellCommand {
   }
 }
 
-struct WatermarksCommand: ShellCommand {
+struct WatermarksCommand: ShellCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "watermarks", abstract: "Per resource type: the transactionTime the next --incremental export sends as _since.")
   @Argument(help: "Cohort name.", completion: .cohortName) var cohort: String

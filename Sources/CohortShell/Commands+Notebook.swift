@@ -57,8 +57,12 @@ final class Recorder {
   }
 }
 
-/// Commands whose effect is on the server or the store: `replay --frozen` prints what the record says they printed.
-let stateCommands: Set<String> = ["serve", "advance", "export", "server", "cohort", "watermarks", "history", "status", "snapshots", "sleep"]
+/// A command whose effect is on the server or the store, or whose output is the live workspace's (history, status):
+/// `replay --frozen` does not run it but prints what the run record says it printed. Declared on the command's type.
+protocol ReplayedFromRecord {}
+
+/// The top-level names of the `ReplayedFromRecord` commands, derived from the command table.
+let stateCommands: Set<String> = Set(CommandTable.all.compactMap { $0 is any ReplayedFromRecord.Type ? $0.configuration.commandName : nil })
 
 struct RecordCommand: ShellCommand {
   static let configuration = CommandConfiguration(

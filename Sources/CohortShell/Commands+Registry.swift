@@ -22,7 +22,7 @@ enum KickoffMethodArgument: String, ExpressibleByArgument, CaseIterable {
 
 // MARK: server
 
-struct ServerCommand: ParsableCommand {
+struct ServerCommand: ParsableCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "server", abstract: "Register and inspect FHIR servers.",
     subcommands: [ServerAdd.self, ServerList.self, ServerShow.self, ServerRemove.self, ServerRename.self, ServerCheck.self])
@@ -140,7 +140,7 @@ struct ServerRename: ShellCommand {
 
 // MARK: cohort
 
-struct CohortGroupCommand: ParsableCommand {
+struct CohortGroupCommand: ParsableCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "cohort", abstract: "Name cohorts: a FHIR Group on a registered server.",
     subcommands: [CohortAdd.self, CohortSet.self, CohortList.self, CohortShow.self, CohortRemove.self, CohortRename.self])

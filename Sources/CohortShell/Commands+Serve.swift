@@ -11,7 +11,7 @@ enum ServeAuth: String, ExpressibleByArgument, CaseIterable { case none, bearer,
 
 extension BulkDataServer: BackgroundServer {}
 
-struct ServeCommand: ShellCommand {
+struct ServeCommand: ShellCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "serve",
     abstract: "Run the built-in FHIR Bulk Data server with synthetic patients (127.0.0.1 unless told otherwise).",
@@ -157,7 +157,7 @@ final class TerminationSignal: Sendable {
   var fired: Bool { flag.load(ordering: .relaxed) }
 }
 
-struct AdvanceCommand: ShellCommand {
+struct AdvanceCommand: ShellCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "advance",
     abstract: "Move the built-in server's clock: new visits, updates, deletions, patients joining and leaving groups.")

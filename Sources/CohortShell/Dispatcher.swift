@@ -417,7 +417,7 @@ struct QuitCommand: ShellCommand {
   @MainActor func execute(in session: Session) async throws {}
 }
 
-struct SleepCommand: ShellCommand {
+struct SleepCommand: ShellCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "sleep", abstract: "Wait a number of seconds (Ctrl-C interrupts), e.g. between steps of a script.")
   @Argument(help: "Seconds (fractions allowed).") var seconds: Double

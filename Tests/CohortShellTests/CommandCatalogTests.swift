@@ -117,4 +117,12 @@ import Testing
     #expect(CommandCatalog.entry(for: ["server", "add"])?.values["--kickoff"] == ["get", "post"])
   }
 
+
+  @Test("replay --frozen replays from the record exactly the commands that change state or show the live workspace")
+  func frozenReplaySetComesFromTheTable() {
+    #expect(
+      stateCommands == ["serve", "advance", "export", "server", "cohort", "watermarks", "history", "status", "snapshots", "sleep"])
+    for name in stateCommands { #expect(CommandTable.names.contains(name)) }
+  }
+
 }
