@@ -87,9 +87,12 @@ demo: build
 
 # One table (docs/bench.md): curl, smart-fetch if installed, cohort at 10 k patients, a 100 k scale row
 # (BENCH_SCALE=0 skips it) and `view run` over 80 k patients (BENCH_VIEWS=0 skips it);
-# PATIENTS, PATIENTS_SCALE, PATIENTS_VIEWS, PARALLEL, TYPES override.
+# PATIENTS, PATIENTS_SCALE, PATIENTS_VIEWS, PARALLEL, TYPES override. Then the store alone at 1 M resources
+# (store-bench: a full commit, a full re-export commit with 1 % changed, incrementals of 1 %; BENCH_STORE=0 skips it).
+BENCH_STORE ?= 1
 bench: release
 	bash Scripts/bench.sh
+	if [ "$(BENCH_STORE)" != 0 ]; then $(SWIFT) build -c release --product store-bench && .build/release/store-bench; fi
 
 clean:
 	rm -rf .build
