@@ -117,7 +117,7 @@ struct ResumeTests {
       await f.server.setFaults(Faults(slowPolls: 1000))
       let exporter = f.exporter()
       let running = Task { try await exporter.export(cohortName: "diabetes", options: ExportOptions()) }
-      let accepted = try await waitUntil(seconds: 10) { try f.store.openExport(cohort: "diabetes")?.phase == .accepted }
+      let accepted = try await waitUntil(seconds: 60) { try f.store.openExport(cohort: "diabetes")?.phase == .accepted }
       try #require(accepted)
       running.cancel()
       _ = try? await running.value
@@ -149,7 +149,7 @@ struct ResumeTests {
       await #expect(throws: ExportError.self) { _ = try await exporter.cancel(cohortName: "diabetes") }
 
       let running = Task { try await exporter.export(cohortName: "diabetes", options: ExportOptions()) }
-      let accepted = try await waitUntil(seconds: 10) {
+      let accepted = try await waitUntil(seconds: 60) {
         try f.store.openExport(cohort: "diabetes")?.phase == .accepted
       }
       try #require(accepted)

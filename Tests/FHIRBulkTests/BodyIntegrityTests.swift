@@ -168,9 +168,10 @@ import Testing
     let dir = try TempDir()
     defer { dir.cleanup() }
     let line = Data((patients(1)[0] + "\n").utf8)
-    s.on("GET", "/files/slow", respond: MockResponse(status: 200, body: .trickle(first: line, line: line, count: 400, pause: .milliseconds(25))))
+    s.on("GET", "/files/slow", respond: MockResponse(status: 200, body: .trickle(first: line, line: line, count: 400, pause: .milliseconds(250))))
     let m = try Manifest.parse(Data(manifestJSON(s.base, output: [("Patient", s.base + "/files/slow", nil)]).utf8))
-    // The watchdog runs on a virtual clock, advanced whenever it waits: the limits hold whatever the load.
+    // The watchdog runs on a virtual clock, advanced whenever it waits: the limits hold whatever the load. The body
+    // takes 100 s of real time, so however slowly the virtual clock is advanced, the limit comes first.
     let clock = TestClock()
     let client = makeClient(
       s, downloadPolicy: policy { $0.maxDuration = .milliseconds(400); $0.stallTimeout = .seconds(5) }, clock: clock)
@@ -192,7 +193,7 @@ import Testing
     let dir = try TempDir()
     defer { dir.cleanup() }
     let line = Data((patients(1)[0] + "\n").utf8)
-    s.on("GET", "/files/stall", respond: MockResponse(status: 200, body: .trickle(first: line, line: line, count: 1, pause: .seconds(10))))
+    s.on("GET", "/files/stall", respond: MockResponse(status: 200, body: .trickle(first: line, line: line, count: 1, pause: .seconds(120))))
     let m = try Manifest.parse(Data(manifestJSON(s.base, output: [("Patient", s.base + "/files/stall", nil)]).utf8))
     let clock = TestClock()
     let client = makeClient(s, downloadPolicy: policy { $0.stallTimeout = .milliseconds(300) }, clock: clock)
