@@ -103,8 +103,15 @@ public final class Session {
 
   /// A warning line as `warn` writes it.
   nonisolated static func warningLine(_ text: String, color: Bool, at location: SourceLocation? = nil) -> String {
-    let label = color ? "\u{1B}[33mwarning:\u{1B}[0m " : "warning: "
-    return (location.map { "\($0.description): " } ?? "") + label + Redaction.text(Sanitize.text(text)) + "\n"
+    labelledLine("warning", ansi: "33", text, color: color, at: location)
+  }
+
+  /// `FILE:LINE: label: text` (the label in colour `ansi` on a colour terminal), escaped and redacted.
+  nonisolated static func labelledLine(
+    _ label: String, ansi: String, _ text: String, color: Bool, at location: SourceLocation?
+  ) -> String {
+    let shown = color ? "\u{1B}[\(ansi)m\(label):\u{1B}[0m " : "\(label): "
+    return (location.map { "\($0.description): " } ?? "") + shown + Redaction.text(Sanitize.text(text)) + "\n"
   }
 
   /// A warning on stderr, `FILE:LINE: warning: …` when it concerns a script line.
@@ -113,8 +120,7 @@ public final class Session {
   }
 
   public func error(_ text: String, at location: SourceLocation?) {
-    let label = color ? "\u{1B}[31merror:\u{1B}[0m " : "error: "
-    stderr.write((location.map { "\($0.description): " } ?? "") + label + Redaction.text(Sanitize.text(text)) + "\n")
+    stderr.write(Session.labelledLine("error", ansi: "31", text, color: color, at: location))
   }
 
   /// The folder of the script being run (nil at the prompt): relative file arguments are resolved against it.

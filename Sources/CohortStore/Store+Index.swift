@@ -99,14 +99,18 @@ extension Store {
   /// Whether an earlier snapshot of the cohort read its Group's member list (even an empty one): only then are
   /// patients in today's list joiners.
   public func membershipKnown(cohort: String) throws -> Bool {
-    try read { db in
-      try Bool.fetchOne(
-        db,
-        sql: """
-          SELECT EXISTS (SELECT 1 FROM exports WHERE cohort = ? AND phase = 'committed' AND members_known = 1)
-            OR EXISTS (SELECT 1 FROM members WHERE cohort = ?)
-          """, arguments: [cohort, cohort]) ?? false
-    }
+    try read { db in try Store.membershipKnown(db, cohort: cohort, excluding: nil) }
+  }
+
+  /// The same, inside a transaction: a committed export other than `excluding` read the Group (v7
+  /// `members_known`, also when it was empty), or member rows exist from before v7.
+  static func membershipKnown(_ db: Database, cohort: String, excluding exportID: Int64?) throws -> Bool {
+    try Bool.fetchOne(
+      db,
+      sql: """
+        SELECT EXISTS (SELECT 1 FROM main.exports WHERE cohort = ? AND id IS NOT ? AND phase = 'committed' AND members_known = 1)
+          OR EXISTS (SELECT 1 FROM main.members WHERE cohort = ?)
+        """, arguments: [cohort, exportID, cohort]) ?? false
   }
 
   public func currentMembers(cohort: String) throws -> [String] {

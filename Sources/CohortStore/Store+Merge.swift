@@ -366,15 +366,7 @@ extension Store {
       }
       // Joiners and leavers exist only against a membership known before: an earlier snapshot that read the Group
       // (v7: `members_known`, also when the Group was empty then), or member rows from before v7.
-      let hadMembers =
-        try stayed > 0 || !left.isEmpty
-        || Bool.fetchOne(
-          db,
-          sql: """
-            SELECT EXISTS (SELECT 1 FROM main.exports WHERE cohort = ? AND id <> ? AND phase = 'committed' AND members_known = 1)
-              OR EXISTS (SELECT 1 FROM main.members WHERE cohort = ?)
-            """, arguments: [cohort, e, cohort])
-          ?? false
+      let hadMembers = try stayed > 0 || !left.isEmpty || Store.membershipKnown(db, cohort: cohort, excluding: e)
       try db.execute(sql: "UPDATE main.exports SET members_known = 1 WHERE id = ?", arguments: [e])
       let addMember = try db.makeStatement(
         sql: "INSERT INTO main.members (cohort, patient, valid_from, valid_to) VALUES (?, ?, ?, NULL)")
