@@ -6,6 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <editline/readline.h>
+#include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 static volatile sig_atomic_t sigint_count = 0;
 static volatile sig_atomic_t sigint_pending_for_editor = 0;
@@ -51,3 +55,12 @@ static int interruptible_getc(FILE *stream) {
 }
 
 void cohort_use_interruptible_getc(void) { rl_getc_function = interruptible_getc; }
+
+void cohort_tune_allocator(void) {
+#if defined(__GLIBC__)
+  if (getenv("GLIBC_TUNABLES") != NULL) return;
+  if (getenv("MALLOC_MMAP_THRESHOLD_") == NULL) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  if (getenv("MALLOC_TRIM_THRESHOLD_") == NULL) mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+  if (getenv("MALLOC_ARENA_MAX") == NULL) mallopt(M_ARENA_MAX, 2);
+#endif
+}

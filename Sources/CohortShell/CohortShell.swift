@@ -1,4 +1,5 @@
 import CohortKit
+import CCohortSupport
 import Foundation
 
 /// The front end: argv → REPL | script | `-c` | one command; exit codes.
@@ -7,6 +8,7 @@ public enum CohortMain {
   public static func main() async -> Never {
     // Everything cohort writes (exports, the store, logs, records) may hold patient data: owner only.
     umask(0o077)
+    cohort_tune_allocator()
     let status = await run(arguments: Array(CommandLine.arguments.dropFirst()))
     exit(status)
   }

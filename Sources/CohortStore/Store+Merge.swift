@@ -108,7 +108,11 @@ extension Store {
   /// `willMerge` runs inside the transaction before the merge (tests cancel from there).
   func commitExport(_ plan: CommitPlan, willMerge: (@Sendable () -> Void)?) async throws -> IngestResult {
     do {
-      let trace = ProcessInfo.processInfo.environment["COHORT_STORE_TRACE"] != nil
+      let trace = Store.tracing
+      if trace {
+        FileHandle.standardError.write(
+          Data(String(format: "  COMMIT asked at %.3f\n", Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 100)).utf8))
+      }
       let (result, merged) = try await pool.write { db in
         willMerge?()
         return (try Store.merge(db, plan), Date())
@@ -116,7 +120,7 @@ extension Store {
       if trace {
         let since = merged
         FileHandle.standardError.write(
-          Data("  COMMIT (WAL write, sync, checkpoint): \(String(format: "%.3f s", Date().timeIntervalSince(since)))\n".utf8))
+          Data("  COMMIT (WAL write, sync, checkpoint): \(String(format: "%.3f s, done at %.3f", Date().timeIntervalSince(since), Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 100)))\n".utf8))
       }
       return result
     } catch let error as DatabaseError {
@@ -150,7 +154,7 @@ extension Store {
     guard let e = plan.export.id else { throw StoreError.database("export has no id") }
     let cohort = plan.export.cohort
     try configureIndexConnection(db)
-    let trace = ProcessInfo.processInfo.environment["COHORT_STORE_TRACE"] != nil
+    let trace = Store.tracing
     func threadCPU() -> Double {
       var usage = rusage()
       getrusage(1 /* RUSAGE_THREAD */, &usage)
@@ -232,20 +236,27 @@ extension Store {
 
     // 2. Their current rows (index lookups in key order) and what each winner does to it:
     //    NULL = added, 1 = replaces it (changed), 2 = same hash (resent), 3 = older (ignored); pk = the
-    //    patient differs from the current row's.
-    try db.execute(
-      sql: """
-        UPDATE temp.w SET (crow, st, pk) = (
-          SELECT r.rowid,
-            CASE WHEN r.hash IS w.hash THEN 2
-              WHEN w.lt IS NOT NULL AND r.last_updated IS NOT NULL AND
-                CASE WHEN w.lu IS NOT NULL AND r.lu IS NOT NULL THEN w.lu < r.lu ELSE w.lt < r.last_updated END
-              THEN 3 ELSE 1 END,
-            r.patient IS NOT w.patient
-          FROM main.resources r INDEXED BY resources_key
-          WHERE r.cid = ? AND r.tid = w.tid AND r.id = w.id AND r.valid_to IS NULL)
-        WHERE content = 1
-        """, arguments: [c])
+    //    patient differs from the current row's. A cohort with no rows at all (its first export) has nothing to
+    //    look up: every winner is added (one index probe instead of one per winner).
+    let emptyCohort =
+      try Bool.fetchOne(
+        db, sql: "SELECT NOT EXISTS (SELECT 1 FROM main.resources INDEXED BY resources_key WHERE cid = ?)",
+        arguments: [c]) ?? false
+    if !emptyCohort {
+      try db.execute(
+        sql: """
+          UPDATE temp.w SET (crow, st, pk) = (
+            SELECT r.rowid,
+              CASE WHEN r.hash IS w.hash THEN 2
+                WHEN w.lt IS NOT NULL AND r.last_updated IS NOT NULL AND
+                  CASE WHEN w.lu IS NOT NULL AND r.lu IS NOT NULL THEN w.lu < r.lu ELSE w.lt < r.last_updated END
+                THEN 3 ELSE 1 END,
+              r.patient IS NOT w.patient
+            FROM main.resources r INDEXED BY resources_key
+            WHERE r.cid = ? AND r.tid = w.tid AND r.id = w.id AND r.valid_to IS NULL)
+          WHERE content = 1
+          """, arguments: [c])
+    }
     step("current rows")
 
     if let row = try Row.fetchOne(

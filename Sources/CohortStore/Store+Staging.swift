@@ -184,11 +184,28 @@ extension Store {
 
   /// Stages the entries of ONE verified file of an export in its own short transaction. Re-staging the
   /// same file replaces its rows (resume-safe). Returns the number of entries staged.
+  /// `recording`: a file record saved in the same transaction (the download is recorded with its rows).
   public func stage(
-    exportID: Int64, file: String, _ produce: ((StagedEntry) throws -> Void) throws -> Void
+    exportID: Int64, file: String, recording: FileRecord? = nil, _ produce: ((StagedEntry) throws -> Void) throws -> Void
   ) throws -> Int {
-    try write { db in
+    let trace = Store.tracing
+    let started = Date()
+    var inTransaction = Date()
+    defer {
+      if trace {
+        FileHandle.standardError.write(
+          Data(
+            String(
+              format: "  STAGE %@: waited %.3f s, staged in %.3f s (incl. commit) at %.3f\n", file,
+              inTransaction.timeIntervalSince(started), Date().timeIntervalSince(inTransaction),
+              Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 100)
+            ).utf8))
+      }
+    }
+    return try write { db in
+      inTransaction = Date()
       try Store.configureIndexConnection(db)
+      try recording?.upsert(db)
       let sfid = try Store.pathID(db, file)
       try db.execute(sql: "INSERT OR IGNORE INTO staged_exports (export_id) VALUES (?)", arguments: [exportID])
       try db.execute(sql: "DELETE FROM staging WHERE export_id = ? AND sfid = ?", arguments: [exportID, sfid])
@@ -493,6 +510,9 @@ struct Stager {
 var SQLITE_TRANSIENT_: sqlite3_destructor_type { unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self) }
 
 extension Store {
+  /// `COHORT_STORE_TRACE=1`: staging and each commit step print their times on stderr (benchmarks, profiling).
+  static let tracing = ProcessInfo.processInfo.environment["COHORT_STORE_TRACE"] != nil
+
   /// SQLite's allocation high-water mark in MB since the last reset (page caches, sorters, statements: what the
   /// store itself holds, as opposed to the process's RSS).
   public static var memoryHighwaterMB: Double { Double(sqlite3_memory_highwater(0)) / 1_048_576 }

@@ -8,10 +8,10 @@
 import Foundation
 
 /// Whole-file NDJSON operations. Plain or gzip is decided by the magic bytes (1f 8b), not the name.
-/// Files are read with read(2) in 8 MB chunks into one reused buffer: memory stays constant
+/// Files are read with read(2) in 1 MB chunks into one reused buffer: memory stays constant
 /// (plus the longest line).
 public enum NDJSONFile {
-  public static let chunkSize = 8 << 20
+  public static let chunkSize = 1 << 20
 
   /// Scans every non-blank line (offsets refer to the decompressed stream for gzip files).
   public static func scan(path: String, _ onLine: (ScannedLine) throws -> Void) throws {
@@ -92,7 +92,7 @@ public enum NDJSONFile {
     return data
   }
 
-  /// Reads the file in 8 MB chunks, inflating when it starts with the gzip magic bytes.
+  /// Reads the file in 1 MB chunks, inflating when it starts with the gzip magic bytes.
   public static func readChunks(path: String, _ body: (UnsafeRawBufferPointer) throws -> Void)
     throws
   {
@@ -112,7 +112,7 @@ public enum NDJSONFile {
     try inflater?.finish()
   }
 
-  /// Raw file bytes in 8 MB chunks; a short first read is topped up so the magic check sees 2 bytes.
+  /// Raw file bytes in 1 MB chunks; a short first read is topped up so the magic check sees 2 bytes.
   static func readRaw(path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { throw NDJSONError.io(path: path, errno: errno) }

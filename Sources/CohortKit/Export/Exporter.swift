@@ -261,12 +261,30 @@ public final class Exporter: Sendable {
       if resumed {
         try await reverify(export: export, cohort: cohort, stager: stager)
       }
+      // Group membership: the current member list (C59–C61). nil = unknown (no joiners or leavers this time). It is
+      // read once the last job's manifest is in (after the server's transactionTime, as before), while that job's
+      // files download: the Group read (one large resource) overlaps the downloads instead of following them.
+      let readsMembers = !export.side && jobs.contains { $0.role == .main }
+      let lastJob = jobs.indices.last { jobs[$0].role != .joiners }
+      var membersRead: Task<[String]?, Never>?
+      defer { membersRead?.cancel() }
       for index in jobs.indices where jobs[index].role != .joiners {
-        try await runJob(&jobs[index], export: export, cohort: cohort, client: observed, options: options, stager: stager, only: nil, events: sink)
+        try await runJob(
+          &jobs[index], export: export, cohort: cohort, client: observed, options: options, stager: stager, only: nil,
+          events: sink,
+          manifestReady: {
+            guard readsMembers, index == lastJob, membersRead == nil else { return }
+            membersRead = Task { await self.readMembers(cohort: cohort, client: observed) }
+          })
       }
-
-      // Group membership: the current member list (C59–C61). nil = unknown (no joiners or leavers this time).
-      let members = (export.side || !jobs.contains { $0.role == .main }) ? nil : await readMembers(cohort: cohort, client: observed)
+      let members: [String]?
+      if !readsMembers {
+        members = nil
+      } else if let membersRead {
+        members = await membersRead.value
+      } else {
+        members = await readMembers(cohort: cohort, client: observed)
+      }
 
       // Joiners come without their older data wherever a type was not pulled in full by this export: their
       // history without _since (the Group Membership Request Pattern, C59), for every type of the cohort's
@@ -311,7 +329,8 @@ public final class Exporter: Sendable {
   /// Moves one server job forward from whatever phase it is in to `downloaded`.
   private func runJob(
     _ job: inout JobRecord, export: ExportRecord, cohort: CohortRecord, client: BulkClient, options: ExportOptions,
-    stager: Stager, only patients: Set<String>?, events sink: @escaping @Sendable (BulkEvent) -> Void
+    stager: Stager, only patients: Set<String>?, events sink: @escaping @Sendable (BulkEvent) -> Void,
+    manifestReady: () -> Void = {}
   ) async throws {
     if job.phase == .downloaded || job.phase == .done { return }
     var parameters = try JSONDecoder().decode(ExportParameters.self, from: Data(job.paramsJSON.utf8))
@@ -373,6 +392,8 @@ public final class Exporter: Sendable {
       try writeManifest(manifest, folder: folder)
     }
 
+    manifestReady()
+
     // complete → downloaded: every file not yet recorded (by where it lands), verified, renamed, recorded, staged.
     let prefix = export.folderName + "/" + (job.subfolder.isEmpty ? "" : job.subfolder + "/")
     let recorded = try store.files(exportID: export.id!).filter { $0.path.hasPrefix(prefix) }
@@ -385,11 +406,18 @@ public final class Exporter: Sendable {
       let record = FileRecord(
         exportID: exportID, jobID: jobID, kind: file.kind.rawValue, type: file.type, url: file.url,
         path: prefix + file.relativePath, bytes: file.bytes, lines: file.lines, sha256: file.sha256)
-      try store.addFile(record)
-      if file.kind == .output { stager.enqueue(record, only: patients) }
+      // Recorded on the staging queue (with the file's rows for an output file): a finished download never
+      // waits here for the store's writer, which staging holds, so the next download starts at once.
+      if file.kind == .output {
+        stager.enqueue(record, only: patients, record: true)
+      } else {
+        stager.then { try store.addFile(record) }
+      }
     }
     job.phase = .downloaded
-    try store.updateJob(job)
+    // Saved after the job's files are recorded (same queue, in order); `stager.finish()` waits for it.
+    let downloaded = job
+    stager.then { try store.updateJob(downloaded) }
   }
 
   /// The export row shows its first job's progress (phase, status URL, manifest) for `status` and `history`.
@@ -441,6 +469,7 @@ public final class Exporter: Sendable {
         return nil
       }
     } catch {
+      if Task.isCancelled { return nil }  // the export stopped while the Group was read: nothing to say
       note(
         "warning: could not read Group/\(cohort.groupID) for its member list (\(describe(error))); membership is unknown this time (no joiners or leavers are computed)")
       return nil
@@ -495,7 +524,9 @@ public final class Exporter: Sendable {
     plan.side = export.side
     if !export.side {
       let current = Set(try store.counts(cohort: cohort.name, at: Int64.max).keys)
-      let staged = Set(try store.stagedCounts(exportID: exportID).keys)
+      // The staged types are the output files' types (each line was verified to be of its file's type): no scan of
+      // the staged rows.
+      let staged = Set(files.filter { $0.kind == "output" }.map(\.type))
       for job in jobs where job.role == .main && job.since == nil && trusted(job) {
         plan.rebaselineTypes.formUnion(job.typeList.isEmpty ? current.union(staged) : Set(job.typeList))
       }
