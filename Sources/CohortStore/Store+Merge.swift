@@ -466,6 +466,16 @@ extension Store {
       }
     }
     try export.update(db)
+    // Debian's SQLite is built with SECURE_DELETE: every page freed below would be zeroed and written (through the
+    // WAL, then the checkpoint) — at 1.3 M resources 68 k pages, a third of the commit's writes. The staged rows
+    // are now the cohort's own rows (or versions it already has, whose files stay in the workspace), so FAST is
+    // enough here: deleted content is still purged from b-tree pages, at no extra I/O. Restored afterwards.
+    let secureDelete = try Int.fetchOne(db, sql: "PRAGMA main.secure_delete") ?? 1
+    try db.execute(sql: "PRAGMA main.secure_delete = FAST; PRAGMA temp.secure_delete = FAST")
+    defer {
+      let mode = ["OFF", "ON", "FAST"][min(max(secureDelete, 0), 2)]
+      try? db.execute(sql: "PRAGMA main.secure_delete = \(mode); PRAGMA temp.secure_delete = \(mode)")
+    }
     // Staging rows of this export only: when no other export is staged, the whole table is emptied at
     // once (SQLite's truncate), which is much cheaper than deleting row by row.
     if try Bool.fetchOne(

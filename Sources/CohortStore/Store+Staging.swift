@@ -167,11 +167,18 @@ extension Store {
   /// without one (and 32 + 16 MiB cost the same CPU as 8 + 2): every large statement walks its B-trees in key order,
   /// an incremental touches each page about once, and smaller sort runs stay in the CPU's caches. SQLite's peak heap
   /// 9 MB (was 19 MB at 8 MiB, 82 MB at 32 MiB).
-  static let mainCacheKiB = 2048
+  /// `COHORT_SQLITE_CACHE_KIB` overrides it (benchmarks; a machine with memory to spare).
+  static let mainCacheKiB = environmentInt("COHORT_SQLITE_CACHE_KIB", default: 2048, in: 512...(1 << 20))
   static let tempCacheKiB = 2048
   /// Helper threads of SQLite's sorter (the commit's large ORDER BYs sort runs in parallel; `PRAGMA threads`): one,
   /// for 2 cores. The commit runs when the downloads and staging are done, so the second core is free.
-  static let sorterThreads = 1
+  /// `COHORT_SQLITE_SORTER_THREADS` overrides it (0 = sort on the committing thread only).
+  static let sorterThreads = environmentInt("COHORT_SQLITE_SORTER_THREADS", default: 1, in: 0...8)
+
+  static func environmentInt(_ name: String, default value: Int, in range: ClosedRange<Int>) -> Int {
+    guard let text = ProcessInfo.processInfo.environment[name], let n = Int(text), range.contains(n) else { return value }
+    return n
+  }
 
   /// Connection settings for index work: a capped page cache (`mainCacheKiB`, `tempCacheKiB`), temporary
   /// tables and sorts in files (not memory; set outside a transaction), no memory-mapped I/O. Cheap; applied before each staging
