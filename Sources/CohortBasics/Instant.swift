@@ -5,20 +5,19 @@ public enum FHIRInstant {
   public static func isValid(_ s: String) -> Bool { components(s) != nil }
 
   /// Parses Z, offsets (`+00:00`) and fractional seconds (C41).
+  /// Pure arithmetic (days from the civil date, proleptic Gregorian; a day past the month's end rolls over, as a
+  /// lenient calendar does): no `Calendar`, whose time zone lookup maps ICU's code and data into the process.
   public static func parse(_ s: String) -> Date? {
     guard let c = components(s) else { return nil }
-    var cal = Calendar(identifier: .gregorian)
-    guard let utc = TimeZone(secondsFromGMT: 0) else { return nil }
-    cal.timeZone = utc
-    var dc = DateComponents()
-    dc.year = c.y
-    dc.month = c.mo
-    dc.day = c.d
-    dc.hour = c.h
-    dc.minute = c.mi
-    dc.second = min(c.s, 59)
-    guard let base = cal.date(from: dc) else { return nil }
-    return base.addingTimeInterval(c.fraction - Double(c.offsetSeconds))
+    let y = c.mo <= 2 ? c.y - 1 : c.y
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yoe = y - era * 400
+    let mp = (c.mo + 9) % 12
+    let doy = (153 * mp + 2) / 5 + c.d - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    let days = era * 146_097 + doe - 719_468
+    let seconds = days * 86_400 + c.h * 3_600 + c.mi * 60 + min(c.s, 59)
+    return Date(timeIntervalSince1970: Double(seconds) + c.fraction - Double(c.offsetSeconds))
   }
 
   private struct Parts {
@@ -91,7 +90,46 @@ public func instantOrder(_ a: String, _ b: String) -> ComparisonResult {
 /// `COHORT_NOW` pins it (golden transcripts and replays compare output byte for byte).
 public func isoNow() -> String {
   if let pinned = ProcessInfo.processInfo.environment["COHORT_NOW"], !pinned.isEmpty { return pinned }
-  let formatter = ISO8601DateFormatter()
-  formatter.formatOptions = [.withInternetDateTime]
-  return formatter.string(from: Date())
+  return isoUTC(Date())
+}
+
+/// `date` in UTC as `yyyy-MM-ddTHH:mm:ssZ`, or with milliseconds (`…:ss.SSSZ`, rounded), the forms of Foundation's
+/// `ISO8601DateFormatter` with `.withInternetDateTime` (and `.withFractionalSeconds`) — without it: that formatter
+/// creates an ICU locale, which maps ≈ 6 MB of ICU's code and data into every process that only needed a timestamp.
+public func isoUTC(_ date: Date, milliseconds: Bool = false) -> String {
+  let t = date.timeIntervalSince1970
+  var seconds: Int64
+  var millis: Int64 = 0
+  if milliseconds {
+    // To the nearest millisecond (a binary double is rarely a whole number of them), then split.
+    let total = Int64((t * 1000).rounded())
+    seconds = total >= 0 ? total / 1000 : (total - 999) / 1000
+    millis = total - seconds * 1000
+  } else {
+    seconds = Int64(t.rounded(.down))
+  }
+  // Days from 1970-01-01 to a civil date (proleptic Gregorian), as in `Store.instantKey`, in reverse.
+  var days = seconds / 86_400
+  seconds -= days * 86_400
+  if seconds < 0 {
+    seconds += 86_400
+    days -= 1
+  }
+  let z = days + 719_468
+  let era = (z >= 0 ? z : z - 146_096) / 146_097
+  let doe = z - era * 146_097
+  let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+  let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+  let mp = (5 * doy + 2) / 153
+  let day = doy - (153 * mp + 2) / 5 + 1
+  let month = mp < 10 ? mp + 3 : mp - 9
+  let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+  func pad(_ n: Int64, _ width: Int) -> String {
+    let digits = String(n)
+    return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+  }
+  var text = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(seconds / 3_600, 2) + ":"
+    + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
+  if milliseconds { text += "." + pad(millis, 3) }
+  return text + "Z"
 }

@@ -97,11 +97,7 @@ public final class ExportLogWriter: Sendable {
     return LogJSON.object(fields).text
   }
 
-  static func timestamp(_ d: Date) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: d)
-  }
+  static func timestamp(_ d: Date) -> String { isoUTC(d, milliseconds: true) }
 
   /// Event → (eventId, eventDetail), following bulk-data-client's logger.
   public static func item(for event: BulkEvent) -> (String, LogJSON)? {

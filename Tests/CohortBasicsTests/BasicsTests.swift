@@ -29,4 +29,28 @@ import Testing
     #expect(nearest("Patients", in: ["Patient", "Practitioner"], maxDistance: 1) == "Patient")
     #expect(editDistance("kitten", "sitting") == 3)
   }
+
+  @Test("timestamps without ICU: isoUTC writes what ISO8601DateFormatter writes, with and without milliseconds")
+  func isoTimestamps() {
+    let plain = ISO8601DateFormatter()
+    plain.formatOptions = [.withInternetDateTime]
+    let fractional = ISO8601DateFormatter()
+    fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    var generator = SystemRandomNumberGenerator()
+    // Whole milliseconds (the formatter's own rounding of sub-millisecond fractions is not part of the contract).
+    var moments: [Double] = [0, -1, 86_399, 86_400, 951_782_400, 4_107_542_399, -2_208_988_800, 1_709_164_800.5]
+    for _ in 0..<2_000 { moments.append(Double(Int64.random(in: -2_208_988_800_000...4_102_444_800_000, using: &generator)) / 1000) }
+    for t in moments {
+      let date = Date(timeIntervalSince1970: t)
+      #expect(isoUTC(date) == plain.string(from: date), "\(t)")
+      #expect(isoUTC(date, milliseconds: true) == fractional.string(from: date), "\(t)")
+      // And back: FHIRInstant.parse (arithmetic, no Calendar) reads what was written, to the millisecond.
+      let back = FHIRInstant.parse(isoUTC(date, milliseconds: true))?.timeIntervalSince1970
+      #expect(back.map { abs($0 - t) < 0.0005 } == true, "\(t)")
+      #expect(FHIRInstant.parse(fractional.string(from: date)) == fractional.date(from: fractional.string(from: date)))
+    }
+    #expect(FHIRInstant.parse("2024-01-15T10:00:00+02:00") == FHIRInstant.parse("2024-01-15T08:00:00Z"))
+    #expect(FHIRInstant.parse("2024-01-15T08:00:00Z")?.timeIntervalSince1970 == 1_705_305_600)
+    #expect(isoUTC(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29T00:00:00Z")
+  }
 }

@@ -1,3 +1,4 @@
+import CohortBasics
 import Foundation
 
 #if canImport(Glibc)
@@ -52,8 +53,4 @@ public final class CohortLock: Sendable {
   }
 }
 
-private func isoNowLocal() -> String {
-  let formatter = ISO8601DateFormatter()
-  formatter.formatOptions = [.withInternetDateTime]
-  return formatter.string(from: Date())
-}
+private func isoNowLocal() -> String { isoUTC(Date()) }
