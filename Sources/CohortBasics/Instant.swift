@@ -9,13 +9,7 @@ public enum FHIRInstant {
   /// lenient calendar does): no `Calendar`, whose time zone lookup maps ICU's code and data into the process.
   public static func parse(_ s: String) -> Date? {
     guard let c = components(s) else { return nil }
-    let y = c.mo <= 2 ? c.y - 1 : c.y
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yoe = y - era * 400
-    let mp = (c.mo + 9) % 12
-    let doy = (153 * mp + 2) / 5 + c.d - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    let days = era * 146_097 + doe - 719_468
+    let days = Int(CivilDate.days(year: Int64(c.y), month: Int64(c.mo), day: Int64(c.d)))
     let seconds = days * 86_400 + c.h * 3_600 + c.mi * 60 + min(c.s, 59)
     return Date(timeIntervalSince1970: Double(seconds) + c.fraction - Double(c.offsetSeconds))
   }
@@ -108,22 +102,13 @@ public func isoUTC(_ date: Date, milliseconds: Bool = false) -> String {
   } else {
     seconds = Int64(t.rounded(.down))
   }
-  // Days from 1970-01-01 to a civil date (proleptic Gregorian), as in `Store.instantKey`, in reverse.
   var days = seconds / 86_400
   seconds -= days * 86_400
   if seconds < 0 {
     seconds += 86_400
     days -= 1
   }
-  let z = days + 719_468
-  let era = (z >= 0 ? z : z - 146_096) / 146_097
-  let doe = z - era * 146_097
-  let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
-  let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-  let mp = (5 * doy + 2) / 153
-  let day = doy - (153 * mp + 2) / 5 + 1
-  let month = mp < 10 ? mp + 3 : mp - 9
-  let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+  let (year, month, day) = CivilDate.date(days: days)
   func pad(_ n: Int64, _ width: Int) -> String {
     let digits = String(n)
     return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
@@ -132,4 +117,31 @@ public func isoUTC(_ date: Date, milliseconds: Bool = false) -> String {
     + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
   if milliseconds { text += "." + pad(millis, 3) }
   return text + "Z"
+}
+
+/// Days since 1970-01-01 ↔ civil dates of the proleptic Gregorian calendar, by arithmetic (H. Hinnant's
+/// `days_from_civil` / `civil_from_days`): no `Calendar`, no time zone, no ICU. A day past the month's end rolls
+/// over into the next month, as a lenient calendar does.
+public enum CivilDate {
+  public static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yoe = y - era * 400
+    let mp = (month + 9) % 12
+    let doy = (153 * mp + 2) / 5 + day - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    return era * 146_097 + doe - 719_468
+  }
+
+  public static func date(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let doe = z - era * 146_097
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let day = doy - (153 * mp + 2) / 5 + 1
+    let month = mp < 10 ? mp + 3 : mp - 9
+    return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+  }
 }

@@ -1,3 +1,4 @@
+import CohortBasics
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -406,14 +407,7 @@ extension Store {
     } else {
       return nil
     }
-    // Days from civil (proleptic Gregorian).
-    let yy = mo <= 2 ? y - 1 : y
-    let era = (yy >= 0 ? yy : yy - 399) / 400
-    let yoe = yy - era * 400
-    let mp = (mo + 9) % 12
-    let doy = (153 * mp + 2) / 5 + d - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    let days = era * 146097 + doe - 719468
+    let days = CivilDate.days(year: y, month: mo, day: d)
     let seconds = days * 86400 + h * 3600 + mi * 60 + sec - offsetSeconds
     return seconds * 1_000_000 + micros
   }
