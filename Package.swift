@@ -79,7 +79,7 @@ let package = Package(
     .target(
       name: "BulkServer",
       dependencies: [
-        "CZlib",
+        "CZlib", "CohortBasics",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "Crypto", package: "swift-crypto"),

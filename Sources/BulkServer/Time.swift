@@ -1,5 +1,7 @@
 // Instants as whole seconds since 1970 (UTC), formatted as FHIR instants.
 
+import CohortBasics
+
 enum Instant {
   /// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
   static func format(_ seconds: Int) -> String {
@@ -65,28 +67,14 @@ enum Instant {
     return dayStart + hh * 3600 + mm * 60 + ss - offset
   }
 
-  /// Days since 1970-01-01 for a civil date (Howard Hinnant's algorithm).
+  /// Days since 1970-01-01 for a civil date (`CohortBasics.CivilDate`, Howard Hinnant's algorithm).
   static func days(year: Int, month: Int, day: Int) -> Int {
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yoe = y - era * 400
-    let mp = (month + 9) % 12
-    let doy = (153 * mp + 2) / 5 + day - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    return era * 146097 + doe - 719468
+    Int(CivilDate.days(year: Int64(year), month: Int64(month), day: Int64(day)))
   }
 
-  static func civil(fromDays z0: Int) -> (Int, Int, Int) {
-    let z = z0 + 719468
-    let era = (z >= 0 ? z : z - 146096) / 146097
-    let doe = z - era * 146097
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-    let y = yoe + era * 400
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let d = doy - (153 * mp + 2) / 5 + 1
-    let m = mp < 10 ? mp + 3 : mp - 9
-    return (m <= 2 ? y + 1 : y, m, d)
+  static func civil(fromDays days: Int) -> (Int, Int, Int) {
+    let (y, m, d) = CivilDate.date(days: Int64(days))
+    return (Int(y), Int(m), Int(d))
   }
 }
 

@@ -62,11 +62,7 @@ struct StagerTests {
   @Test("a staged file is recorded with all of its rows; abandoning never leaves part of a file staged")
   func abandonStagesAllOrNothing() async throws {
     try await withFixture({ _ in }) { f in
-      _ = try f.addCohort("s")
-      let export = try f.store.createExport(
-        cohort: "s", kind: "full", since: nil, until: nil, types: [], paramsJSON: "{}", kickoffMethod: "GET")
-      let folder = f.workspace.cohortFolder("s")
-      try FileManager.default.createDirectory(atPath: folder + "/0001", withIntermediateDirectories: true)
+      let (export, folder) = try Self.export(f, cohort: "s")
       // Several batches per file, so that an abandon can fall in the middle of one.
       let lines = 20 * Stager.batchSize + 17
       var records: [FileRecord] = []
@@ -104,11 +100,7 @@ struct StagerTests {
   @Test("a joiners' file keeps only the joiners' resources, and counts the others it dropped")
   func joinersFilter() async throws {
     try await withFixture({ _ in }) { f in
-      _ = try f.addCohort("j")
-      let export = try f.store.createExport(
-        cohort: "j", kind: "full", since: nil, until: nil, types: [], paramsJSON: "{}", kickoffMethod: "GET")
-      let folder = f.workspace.cohortFolder("j")
-      try FileManager.default.createDirectory(atPath: folder + "/0001", withIntermediateDirectories: true)
+      let (export, folder) = try Self.export(f, cohort: "j")
       let lines = 3 * Stager.batchSize
       let text = (0..<lines).map { i in
         #"{"resourceType":"Condition","id":"c\#(i)","subject":{"reference":"Patient/p\#(i % 4)"}}"#
@@ -143,6 +135,16 @@ struct StagerTests {
       #expect(out.ingest.added > 0)
       #expect(try !f.store.currentMembers(cohort: "m").isEmpty)
     }
+  }
+
+  /// A cohort with a started export and its export folder (0001), for staging files by hand.
+  static func export(_ f: Fixture, cohort: String) throws -> (ExportRecord, String) {
+    _ = try f.addCohort(cohort)
+    let export = try f.store.createExport(
+      cohort: cohort, kind: "full", since: nil, until: nil, types: [], paramsJSON: "{}", kickoffMethod: "GET")
+    let folder = f.workspace.cohortFolder(cohort)
+    try FileManager.default.createDirectory(atPath: folder + "/0001", withIntermediateDirectories: true)
+    return (export, folder)
   }
 
   static func entry(_ i: Int) -> IndexEntry {
