@@ -2,6 +2,8 @@
 // Key order is kept as written, so generated resources serialize byte-identically
 // on every run, and numbers keep their original text.
 
+import CohortBasics
+
 /// A JSON value. Objects keep their key order; numbers keep their text.
 public enum JSON: Sendable {
   case null
@@ -243,26 +245,8 @@ private struct JSONParser {
     index += w.count
   }
 
-  mutating func hex4() throws(JSONParseError) -> UInt32 {
-    guard index + 4 <= bytes.count else { throw fail("truncated \\u escape") }
-    var v: UInt32 = 0
-    for _ in 0..<4 {
-      let b = bytes[index]
-      v <<= 4
-      switch b {
-      case 0x30...0x39: v |= UInt32(b - 0x30)
-      case 0x41...0x46: v |= UInt32(b - 0x41 + 10)
-      case 0x61...0x66: v |= UInt32(b - 0x61 + 10)
-      default: throw fail("invalid \\u escape")
-      }
-      index += 1
-    }
-    return v
-  }
-
   mutating func parseString() throws(JSONParseError) -> String {
     index += 1  // opening quote
-    var out: [UInt8] = []
     let start = index
     // Fast path: no escapes.
     while index < bytes.count {
@@ -276,46 +260,21 @@ private struct JSONParser {
       if b < 0x20 { throw fail("control character in string") }
       index += 1
     }
-    out.append(contentsOf: bytes[start..<index])
-    while index < bytes.count {
-      let b = bytes[index]
-      if b == UInt8(ascii: "\"") {
-        index += 1
-        return String(decoding: out, as: UTF8.self)
-      }
-      if b < 0x20 { throw fail("control character in string") }
-      if b != UInt8(ascii: "\\") {
-        out.append(b)
-        index += 1
-        continue
-      }
-      index += 1
-      guard index < bytes.count else { break }
-      let e = bytes[index]
-      index += 1
-      switch e {
-      case UInt8(ascii: "\""): out.append(0x22)
-      case UInt8(ascii: "\\"): out.append(0x5C)
-      case UInt8(ascii: "/"): out.append(0x2F)
-      case UInt8(ascii: "b"): out.append(0x08)
-      case UInt8(ascii: "f"): out.append(0x0C)
-      case UInt8(ascii: "n"): out.append(0x0A)
-      case UInt8(ascii: "r"): out.append(0x0D)
-      case UInt8(ascii: "t"): out.append(0x09)
-      case UInt8(ascii: "u"):
-        var scalar = try hex4()
-        if scalar >= 0xD800 && scalar < 0xDC00, index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
-          bytes[index + 1] == UInt8(ascii: "u")
-        {
-          index += 2
-          let low = try hex4()
-          scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
-        }
-        let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
-        out.append(contentsOf: Array(String(Character(u)).utf8))
-      default: throw fail("invalid escape")
-      }
+    // Escapes: the package's one decoder (CohortBasics), refusing raw control characters; a lone surrogate becomes
+    // U+FFFD.
+    let rules = JSONString.Unescaping(rejectsControlCharacters: true, rejectsLoneSurrogates: false)
+    let decoded = bytes.withUnsafeBytes { raw in
+      Result { () throws(JSONString.UnescapeError) in try JSONString.unescape(raw, from: start, rules) }
     }
-    throw fail("unterminated string")
+    switch decoded {
+    case .success(let (utf8, next)):
+      index = next
+      return String(decoding: utf8, as: UTF8.self)
+    case .failure(.controlCharacter): throw fail("control character in string")
+    case .failure(.truncatedUnicodeEscape): throw fail("truncated \\u escape")
+    case .failure(.invalidUnicodeEscape): throw fail("invalid \\u escape")
+    case .failure(.invalidEscape), .failure(.loneSurrogate): throw fail("invalid escape")
+    case .failure(.unterminated): throw fail("unterminated string")
+    }
   }
 }

@@ -1,3 +1,4 @@
+import CohortBasics
 import Foundation
 import NDJSON
 
@@ -289,59 +290,15 @@ private struct JSONBytes {
       defer { i += 1 }
       return try validated(UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
     }
-    var out = Array(UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
-    while true {
-      guard i < bytes.count else { throw Malformed() }
-      let c = bytes[i]
-      i += 1
-      if c == UInt8(ascii: "\"") { break }
-      guard c >= 0x20 else { throw Malformed() }
-      guard c == UInt8(ascii: "\\") else {
-        out.append(c)
-        continue
-      }
-      guard let e = peek else { throw Malformed() }
-      i += 1
-      switch e {
-      case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-      case UInt8(ascii: "b"): out.append(0x08)
-      case UInt8(ascii: "f"): out.append(0x0C)
-      case UInt8(ascii: "n"): out.append(0x0A)
-      case UInt8(ascii: "r"): out.append(0x0D)
-      case UInt8(ascii: "t"): out.append(0x09)
-      case UInt8(ascii: "u"):
-        var scalar = try hex4()
-        if (0xD800...0xDBFF).contains(scalar) {
-          guard peek == UInt8(ascii: "\\"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "u") else { throw Malformed() }
-          i += 2
-          let low = try hex4()
-          guard (0xDC00...0xDFFF).contains(low) else { throw Malformed() }
-          scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-        }
-        guard let u = Unicode.Scalar(scalar) else { throw Malformed() }
-        out.append(contentsOf: Array(String(Character(u)).utf8))
-      default: throw Malformed()
-      }
+    // Escapes: the package's one decoder, strict (control characters, bad escapes and lone surrogates are malformed).
+    let decoded: (utf8: [UInt8], next: Int)
+    do {
+      decoded = try JSONString.unescape(bytes, from: start, .strict)
+    } catch {
+      throw Malformed()
     }
-    return try out.withUnsafeBytes { try validated($0) }
-  }
-
-  mutating func hex4() throws -> UInt32 {
-    guard i + 4 <= bytes.count else { throw Malformed() }
-    var v: UInt32 = 0
-    for _ in 0..<4 {
-      let c = bytes[i]
-      i += 1
-      let d: UInt8
-      switch c {
-      case 0x30...0x39: d = c - 0x30
-      case 0x61...0x66: d = c - 0x61 + 10
-      case 0x41...0x46: d = c - 0x41 + 10
-      default: throw Malformed()
-      }
-      v = v << 4 | UInt32(d)
-    }
-    return v
+    i = decoded.next
+    return try decoded.utf8.withUnsafeBytes { try validated($0) }
   }
 
   func validated(_ utf8: UnsafeRawBufferPointer) throws -> String {

@@ -336,66 +336,21 @@ struct JSONParser {
       if c == UInt8(ascii: "\\") { break }
       i += 1
     }
-    // Slow path with escapes.
-    var out = [UInt8](UnsafeBufferPointer(rebasing: b[start..<i]))
-    while i < end {
-      let c = b[i]
-      if c == UInt8(ascii: "\"") {
-        i += 1
-        return String(decoding: out, as: UTF8.self)
-      }
-      if c != UInt8(ascii: "\\") {
-        out.append(c)
-        i += 1
-        continue
-      }
-      i += 1
-      guard i < end else { break }
-      let e = b[i]
-      i += 1
-      switch e {
-      case UInt8(ascii: "\""): out.append(0x22)
-      case UInt8(ascii: "\\"): out.append(0x5C)
-      case UInt8(ascii: "/"): out.append(0x2F)
-      case UInt8(ascii: "b"): out.append(0x08)
-      case UInt8(ascii: "f"): out.append(0x0C)
-      case UInt8(ascii: "n"): out.append(0x0A)
-      case UInt8(ascii: "r"): out.append(0x0D)
-      case UInt8(ascii: "t"): out.append(0x09)
-      case UInt8(ascii: "u"):
-        var scalar = try hex4()
-        if (0xD800..<0xDC00).contains(scalar), i + 1 < end, b[i] == UInt8(ascii: "\\"),
-          b[i + 1] == UInt8(ascii: "u")
-        {
-          i += 2
-          let low = try hex4()
-          scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00) & 0x3FF
-        }
-        let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
-        out.append(contentsOf: Array(String(Character(u)).utf8))
-      default: throw error("invalid escape")
-      }
+    // Escapes: the package's one decoder (CohortBasics), lenient like this reader (resources were verified when
+    // they were downloaded): raw control characters pass, a lone surrogate becomes U+FFFD.
+    do {
+      let (utf8, next) = try JSONString.unescape(UnsafeRawBufferPointer(b), from: start, end: end, .lenient)
+      i = next
+      return String(decoding: utf8, as: UTF8.self)
+    } catch .unterminated {
+      throw self.error("unterminated string")
+    } catch .invalidUnicodeEscape, .truncatedUnicodeEscape {
+      throw self.error("invalid \\u escape")
+    } catch {
+      throw self.error("invalid escape")
     }
-    throw error("unterminated string")
   }
 
-  mutating func hex4() throws(JSONError) -> UInt32 {
-    guard i + 4 <= end else { throw error("invalid \\u escape") }
-    var v: UInt32 = 0
-    for _ in 0..<4 {
-      let c = b[i]
-      let d: UInt32
-      switch c {
-      case 0x30...0x39: d = UInt32(c - 0x30)
-      case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-      case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-      default: throw error("invalid \\u escape")
-      }
-      v = v * 16 + d
-      i += 1
-    }
-    return v
-  }
 
   mutating func parseNumber() throws(JSONError) -> JSON {
     let start = i

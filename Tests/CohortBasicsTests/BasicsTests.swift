@@ -53,4 +53,41 @@ import Testing
     #expect(FHIRInstant.parse("2024-01-15T08:00:00Z")?.timeIntervalSince1970 == 1_705_305_600)
     #expect(isoUTC(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29T00:00:00Z")
   }
+
+  @Test("JSON string bodies: one decoder for every reader, strict or lenient about what it forgives")
+  func unescaping() {
+    func run(_ text: String, _ rules: JSONString.Unescaping) -> Result<(String, Int), JSONString.UnescapeError> {
+      let bytes = Array(text.utf8)
+      return bytes.withUnsafeBytes { raw in
+        Result { () throws(JSONString.UnescapeError) in
+          let (utf8, next) = try JSONString.unescape(raw, from: 1, rules)
+          return (String(decoding: utf8, as: UTF8.self), next)
+        }
+      }
+    }
+    func decoded(_ text: String, _ rules: JSONString.Unescaping = .strict) -> String? {
+      if case .success(let (s, _)) = run(text, rules) { return s }
+      return nil
+    }
+    func failure(_ text: String, _ rules: JSONString.Unescaping) -> JSONString.UnescapeError? {
+      if case .failure(let e) = run(text, rules) { return e }
+      return nil
+    }
+    #expect(decoded(#""a\"b\\c\/d\b\f\n\r\t""#) == "a\"b\\c/d\u{8}\u{C}\n\r\t")
+    #expect(decoded(#""caf\u00e9 \u00C9 \ud83d\ude00 é""#) == "café É 😀 é", "BMP, a surrogate pair, raw UTF-8")
+    // The index after the closing quote, whatever follows.
+    if case .success(let (_, next)) = run(#""x\ny", 1"#, .strict) { #expect(next == 6) } else { Issue.record("no success") }
+    #expect(failure(#""a\qb""#, .lenient) == .invalidEscape)
+    #expect(failure(#""a\u12G4""#, .lenient) == .invalidUnicodeEscape)
+    #expect(failure(#""a\u12"#, .lenient) == .truncatedUnicodeEscape)
+    #expect(failure(#""abc\n"#, .lenient) == .unterminated)
+    // Raw control characters and lone surrogates: errors when strict, passed or U+FFFD when lenient.
+    #expect(failure("\"a\u{1}b\\n\"", .strict) == .controlCharacter)
+    #expect(decoded("\"a\u{1}b\\n\"", .lenient) == "a\u{1}b\n")
+    #expect(failure(#""\ud83d x""#, .strict) == .loneSurrogate)
+    #expect(failure(#""\ude00""#, .strict) == .loneSurrogate)
+    #expect(failure(#""\ud83d\u0041""#, .strict) == .loneSurrogate)
+    #expect(decoded(#""\ud83d x""#, .lenient) == "\u{FFFD} x")
+    #expect(decoded(#""\ude00""#, .lenient) == "\u{FFFD}")
+  }
 }
