@@ -1,15 +1,11 @@
 // Instants as whole seconds since 1970 (UTC), formatted as FHIR instants.
 
 import CohortBasics
+import Foundation
 
 enum Instant {
-  /// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-  static func format(_ seconds: Int) -> String {
-    let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-    let rem = seconds - days * 86400
-    let (y, m, d) = civil(fromDays: days)
-    return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rem / 3600, 2)):\(pad(rem % 3600 / 60, 2)):\(pad(rem % 60, 2))Z"
-  }
+  /// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (`CohortBasics.isoUTC`).
+  static func format(_ seconds: Int) -> String { isoUTC(Date(timeIntervalSince1970: TimeInterval(seconds))) }
 
   /// `YYYY-MM-DD` of an instant.
   static func formatDate(_ seconds: Int) -> String { String(format(seconds).prefix(10)) }

@@ -117,7 +117,6 @@ public enum CohortMain {
     while let line = Swift.readLine(strippingNewline: false) { text += line }
     return await shell.runScript(text, file: "<stdin>", baseDirectory: cwd)
   }
-
 }
 
 enum CommandTableNames {

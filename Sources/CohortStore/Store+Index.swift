@@ -95,7 +95,6 @@ extension Store {
     }
   }
 
-  /// The cohort's current members (after the last commit).
   /// Whether an earlier snapshot of the cohort read its Group's member list (even an empty one): only then are
   /// patients in today's list joiners.
   public func membershipKnown(cohort: String) throws -> Bool {
@@ -113,6 +112,7 @@ extension Store {
         """, arguments: [cohort, exportID, cohort]) ?? false
   }
 
+  /// The cohort's current members (after the last commit).
   public func currentMembers(cohort: String) throws -> [String] {
     try read { db in
       try String.fetchAll(

@@ -109,18 +109,14 @@ extension Store {
   func commitExport(_ plan: CommitPlan, willMerge: (@Sendable () -> Void)?) async throws -> IngestResult {
     do {
       let trace = Store.tracing
-      if trace {
-        FileHandle.standardError.write(
-          Data(String(format: "  COMMIT asked at %.3f\n", Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 100)).utf8))
-      }
+      if trace { Store.trace("  COMMIT asked at \(Store.traceClock)") }
       let (result, merged) = try await pool.write { db in
         willMerge?()
         return (try Store.merge(db, plan), Date())
       }
       if trace {
-        let since = merged
-        FileHandle.standardError.write(
-          Data("  COMMIT (WAL write, sync, checkpoint): \(String(format: "%.3f s, done at %.3f", Date().timeIntervalSince(since), Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 100)))\n".utf8))
+        Store.trace(
+          "  COMMIT (WAL write, sync, checkpoint): \(String(format: "%.3f s", Date().timeIntervalSince(merged))), done at \(Store.traceClock)")
       }
       return result
     } catch let error as DatabaseError {
@@ -166,9 +162,8 @@ extension Store {
     func step(_ name: String) {
       guard trace else { return }
       let cpu = threadCPU()
-      FileHandle.standardError.write(
-        Data(
-          "  \(name): \(String(format: "%.3f s (cpu %.3f s, SQLite %.0f MB, peak %.0f MB, pages read %d written %d spilled %d)", Date().timeIntervalSince(mark), cpu - markCPU, memoryUsedMB, memoryHighwaterMB, pageStatus(db, 2 /* CACHE_MISS */), pageStatus(db, 9 /* CACHE_WRITE */), pageStatus(db, 12 /* CACHE_SPILL */)))\n".utf8))
+      Store.trace(
+        "  \(name): \(String(format: "%.3f s (cpu %.3f s, SQLite %.0f MB, peak %.0f MB, pages read %d written %d spilled %d)", Date().timeIntervalSince(mark), cpu - markCPU, memoryUsedMB, memoryHighwaterMB, pageStatus(db, 2 /* CACHE_MISS */), pageStatus(db, 9 /* CACHE_WRITE */), pageStatus(db, 12 /* CACHE_SPILL */)))")
       mark = Date()
       markCPU = cpu
     }

@@ -201,18 +201,12 @@ extension Store {
   public func stage(
     exportID: Int64, file: String, recording: FileRecord? = nil, _ produce: ((StagedEntry) throws -> Void) throws -> Void
   ) throws -> Int {
-    let trace = Store.tracing
     let started = Date()
     var inTransaction = Date()
     defer {
-      if trace {
-        FileHandle.standardError.write(
-          Data(
-            String(
-              format: "  STAGE %@: waited %.3f s, staged in %.3f s (incl. commit) at %.3f\n", file,
-              inTransaction.timeIntervalSince(started), Date().timeIntervalSince(inTransaction),
-              Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 100)
-            ).utf8))
+      if Store.tracing {
+        Store.trace(
+          "  STAGE \(file): \(String(format: "waited %.3f s, staged in %.3f s", inTransaction.timeIntervalSince(started), Date().timeIntervalSince(inTransaction))) (incl. commit) at \(Store.traceClock)")
       }
     }
     return try write { db in
@@ -518,6 +512,12 @@ var SQLITE_TRANSIENT_: sqlite3_destructor_type { unsafeBitCast(OpaquePointer(bit
 extension Store {
   /// `COHORT_STORE_TRACE=1`: staging and each commit step print their times on stderr (benchmarks, profiling).
   static let tracing = ProcessInfo.processInfo.environment["COHORT_STORE_TRACE"] != nil
+
+  /// One trace line on stderr.
+  static func trace(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+  /// The wall clock in trace lines: seconds within the current 100 s (lines of one run line up, and with `date`).
+  static var traceClock: String { String(format: "%.3f", Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 100)) }
 
   /// SQLite's allocation high-water mark in MB since the last reset (page caches, sorters, statements: what the
   /// store itself holds, as opposed to the process's RSS).

@@ -351,7 +351,6 @@ struct JSONParser {
     }
   }
 
-
   mutating func parseNumber() throws(JSONError) -> JSON {
     let start = i
     var negative = false

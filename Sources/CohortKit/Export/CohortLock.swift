@@ -40,7 +40,7 @@ public final class CohortLock: Sendable {
       close(fd)
       throw ExportError.locked(cohort: cohort, holder: holder.flatMap { $0.isEmpty ? nil : $0 } ?? "another process")
     }
-    let info = "process \(getpid()) (\(purpose), since \(isoNowLocal()))\n"
+    let info = "process \(getpid()) (\(purpose), since \(isoUTC(Date())))\n"
     _ = ftruncate(fd, 0)
     _ = info.withCString { pwrite(fd, $0, strlen($0), 0) }
     return CohortLock(fd: fd, path: path)
@@ -52,5 +52,3 @@ public final class CohortLock: Sendable {
     close(fd)
   }
 }
-
-private func isoNowLocal() -> String { isoUTC(Date()) }

@@ -129,7 +129,6 @@ final class Stager: Sendable {
   }
 }
 
-
 /// The scanner stopped because the export is abandoned (or the writer no longer wants the file).
 private struct StagingAbandoned: Error {}
 
