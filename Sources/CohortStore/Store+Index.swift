@@ -120,6 +120,55 @@ extension Store {
     }
   }
 
+  /// Forgets the Group members staged for an export (a new read of the Group starts from nothing). On GRDB's
+  /// writer, never blocking the cooperative pool while staging holds it.
+  public func clearStagedMembers(exportID: Int64) async throws {
+    do {
+      try await pool.write { db in
+        try db.execute(sql: "DELETE FROM staged_members WHERE export_id = ?", arguments: [exportID])
+      }
+    } catch let error as DatabaseError {
+      throw Store.translate(error, path: path)
+    }
+  }
+
+  /// Stages a batch of the Group's member ids read by an export (v8 `staged_members`; a duplicate id counts once).
+  /// The commit compares them with the current members when its plan says `membersStaged`.
+  public func stageMembers(exportID: Int64, _ patients: [String]) throws {
+    try write { db in try Store.stageMembers(db, exportID: exportID, patients) }
+  }
+
+  static func stageMembers(_ db: Database, exportID: Int64, _ patients: [String]) throws {
+    try db.execute(sql: "INSERT OR IGNORE INTO staged_exports (export_id) VALUES (?)", arguments: [exportID])
+    let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO staged_members (export_id, patient) VALUES (?, ?)")
+    // In key order: a batch lands on neighbouring pages.
+    for patient in patients.sorted() { try insert.execute(arguments: [exportID, patient]) }
+  }
+
+  /// How many distinct members are staged for an export.
+  public func stagedMemberCount(exportID: Int64) throws -> Int {
+    try read { db in
+      try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM staged_members WHERE export_id = ?", arguments: [exportID]) ?? 0
+    }
+  }
+
+  /// The staged members of an export that are not current members of the cohort (its joiners), sorted: an
+  /// index probe per staged member, memory O(joiners).
+  public func stagedJoiners(cohort: String, exportID: Int64) throws -> [String] {
+    try read { db in try Store.stagedJoiners(db, cohort: cohort, exportID: exportID) }
+  }
+
+  static func stagedJoiners(_ db: Database, cohort: String, exportID: Int64) throws -> [String] {
+    try String.fetchAll(
+      db,
+      sql: """
+        SELECT s.patient FROM main.staged_members s
+        WHERE s.export_id = ?
+          AND NOT EXISTS (SELECT 1 FROM main.members m WHERE m.cohort = ? AND m.patient = s.patient AND m.valid_to IS NULL)
+        ORDER BY s.patient
+        """, arguments: [exportID, cohort])
+  }
+
   /// Members (Patient ids) of the cohort at a snapshot.
   public func members(cohort: String, at exportID: Int64) throws -> [String] {
     try read { db in try members(db: db, cohort: cohort, at: exportID).sorted() }

@@ -133,6 +133,7 @@ extension Store {
   public func unstageAll(exportID: Int64) throws {
     try write { db in
       try db.execute(sql: "DELETE FROM staging WHERE export_id = ?", arguments: [exportID])
+      try db.execute(sql: "DELETE FROM staged_members WHERE export_id = ?", arguments: [exportID])
     }
   }
 

@@ -61,8 +61,12 @@ public struct CommitPlan: Sendable {
   public var reconcileTypes: Set<String>
   /// `Type/id` pairs from the manifest's `deleted` files: current rows are closed.
   public var deletes: [(type: String, id: String)]
-  /// The Group's current members (Patient ids); nil = unknown (no joiners/leavers, members untouched).
+  /// The Group's current members (Patient ids); nil = unknown (no joiners/leavers, members untouched), unless
+  /// `membersStaged`. Staged by the commit itself (the same comparison as `membersStaged`).
   public var members: [String]?
+  /// The Group's current members were staged for this export (`Store.stageMembers`), however many: the commit
+  /// compares them with the current members in SQL. Ignored when `members` is set.
+  public var membersStaged = false
   public var watermarks: [WatermarkUpdate]
   /// Legacy `rebaselineTypes: []` (every type).
   var rebaselineAll = false
@@ -347,36 +351,40 @@ extension Store {
     }
 
     step("re-baseline and reconcile")
-    // 6. Membership: joiners and leavers; leavers' resources leave the state. The Group's member list is the
-    //    export's input (read in full from the server), so comparing it with the current members is O(members):
-    //    one covering-index scan and two Swift sets, no temporary table of every member. Only joiners and
-    //    leavers are written.
+    // 6. Membership: joiners and leavers; leavers' resources leave the state. The Group's member list was staged
+    //    (`staged_members`, on disk: a Group of any size), so the comparison with the current members is SQL over two
+    //    indexes — an index probe per member — and only joiners and leavers are held in memory or written.
     if let members = plan.members {
-      // The current members are streamed against the Group's set; only when they do not cover it is a set
-      // of the current members built (to find the joiners).
-      let now = Set(members)
-      var left: [String] = []
-      var stayed = 0
-      let current = try String.fetchCursor(
-        db, sql: "SELECT patient FROM main.members WHERE cohort = ? AND valid_to IS NULL", arguments: [cohort])
-      while let patient = try current.next() {
-        if now.contains(patient) { stayed += 1 } else { left.append(patient) }
-      }
-      left.sort()
-      var joined: [String] = []
-      if stayed < now.count {
-        let before = Set(
-          try String.fetchAll(
-            db, sql: "SELECT patient FROM main.members WHERE cohort = ? AND valid_to IS NULL", arguments: [cohort]))
-        joined = now.filter { !before.contains($0) }.sorted()
-      }
+      try db.execute(sql: "DELETE FROM main.staged_members WHERE export_id = ?", arguments: [e])
+      try stageMembers(db, exportID: e, members)
+    }
+    if plan.members != nil || plan.membersStaged {
+      let left = try String.fetchAll(
+        db,
+        sql: """
+          SELECT m.patient FROM main.members m
+          WHERE m.cohort = ? AND m.valid_to IS NULL
+            AND NOT EXISTS (SELECT 1 FROM main.staged_members s WHERE s.export_id = ? AND s.patient = m.patient)
+          ORDER BY m.patient
+          """, arguments: [cohort, e])
+      let current =
+        try Int.fetchOne(
+          db, sql: "SELECT COUNT(*) FROM main.members WHERE cohort = ? AND valid_to IS NULL", arguments: [cohort]) ?? 0
+      let stayed = current - left.count
       // Joiners and leavers exist only against a membership known before: an earlier snapshot that read the Group
       // (v7: `members_known`, also when the Group was empty then), or member rows from before v7.
       let hadMembers = try stayed > 0 || !left.isEmpty || Store.membershipKnown(db, cohort: cohort, excluding: e)
       try db.execute(sql: "UPDATE main.exports SET members_known = 1 WHERE id = ?", arguments: [e])
-      let addMember = try db.makeStatement(
-        sql: "INSERT INTO main.members (cohort, patient, valid_from, valid_to) VALUES (?, ?, ?, NULL)")
-      for patient in joined { try addMember.execute(arguments: [cohort, patient, e]) }
+      // The joiners are listed only when they are news (a first read makes every member a joiner: no list).
+      let joined = hadMembers ? try stagedJoiners(db, cohort: cohort, exportID: e) : []
+      try db.execute(
+        sql: """
+          INSERT INTO main.members (cohort, patient, valid_from, valid_to)
+          SELECT ?1, s.patient, ?2, NULL FROM main.staged_members s
+          WHERE s.export_id = ?2
+            AND NOT EXISTS (SELECT 1 FROM main.members m WHERE m.cohort = ?1 AND m.patient = s.patient AND m.valid_to IS NULL)
+          ORDER BY s.patient
+          """, arguments: [cohort, e])
       if !left.isEmpty {
         try db.execute(
           sql: "DROP TABLE IF EXISTS temp.leavers; CREATE TEMP TABLE leavers (patient TEXT PRIMARY KEY) WITHOUT ROWID")
@@ -480,6 +488,7 @@ extension Store {
     } else {
       try db.execute(sql: "DELETE FROM main.staging")
     }
+    try db.execute(sql: "DELETE FROM main.staged_members WHERE export_id = ?", arguments: [e])
     try db.execute(sql: "DELETE FROM staged_exports WHERE export_id = ?", arguments: [e])
     try db.execute(sql: "DROP TABLE temp.w; DROP TABLE temp.closing")
     step("watermarks, export row, staging emptied")

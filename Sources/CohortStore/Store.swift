@@ -193,6 +193,7 @@ public final class Store: Sendable {
     registerV5(&migrator)
     registerV6(&migrator)
     registerV7(&migrator)
+    registerV8(&migrator)
     return migrator
   }
 }

@@ -1,6 +1,16 @@
+import AsyncHTTPClient
 import CohortBasics
 import Foundation
 import NDJSON
+import NIOHTTP1
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// A Group's membership as read from the server: known (possibly empty), or unknown because the
 /// Group came without its `member` list (large Groups, `_summary`) — then no leavers may be
@@ -16,38 +26,220 @@ public enum GroupMembership: Sendable, Equatable {
   }
 }
 
+/// What a streamed Group read handed over: the number of member ids (known, possibly 0), or why the membership is
+/// unknown (then the ids handed over so far mean nothing).
+public enum GroupMemberCount: Sendable, Equatable {
+  case known(Int)
+  case unknown(reason: String)
+}
+
 extension BulkClient {
   /// Reads `[base]/Group/{id}` and returns its members' Patient ids (C59–C61: the member list that
   /// joiners and leavers are computed from). Inactive members are left out. A Group without
-  /// `member`, or with an empty `member` but a positive `quantity`, is `.unknown`.
-  ///
-  /// Memory: the body is read in one pass into the member references only (`GroupDocument`), never into a tree of
-  /// Foundation objects — a `JSONSerialization` tree costs kilobytes per member (≈ 6 KB measured, 65 MB for 10,000
-  /// members; `JSONDecoder` still ≈ 0.6 KB), so a 100,000-patient Group alone made the export's peak RSS grow with
-  /// the cohort.
+  /// `member`, or with an empty `member` but a positive `quantity`, is `.unknown`. The ids are collected in memory:
+  /// `groupMembers(groupID:spoolDirectory:batch:)` hands them over in batches instead.
   public func groupMembers(groupID: String) async throws -> GroupMembership {
+    let ids = Locked<[String]>([])
+    let read = try await groupMembers(groupID: groupID, spoolDirectory: NSTemporaryDirectory()) { batch in
+      ids.withLock { $0.append(contentsOf: batch) }
+    }
+    switch read {
+    case .known: return .known(ids.current)
+    case .unknown(let reason): return .unknown(reason: reason)
+    }
+  }
+
+  /// Reads `[base]/Group/{id}` and hands its members' Patient ids to `batch`, `batchSize` at a time, in the
+  /// Group's order (inactive members and members without a Patient reference left out).
+  ///
+  /// Memory is independent of the Group's size: the body is streamed to a spool file in `spoolDirectory` (decoded
+  /// from gzip/deflate, within the download limits — no 64 MiB cap as for other small responses), then read in one
+  /// pass of a strict JSON reader over the mapped file whose pages are released behind it (`GroupDocument`); only
+  /// the batch in hand is materialized. `batch` runs off the cooperative pool (a dispatch thread), so it may write
+  /// to a database synchronously. The spool file is removed before returning.
+  public func groupMembers(
+    groupID: String, spoolDirectory: String, batchSize: Int = 4096,
+    batch: @escaping @Sendable ([String]) throws -> Void
+  ) async throws -> GroupMemberCount {
     let url = endpoint.baseURL + "/Group/" + URLText.encode(groupID)
-    let r = try await exchange(.groupRead, method: .GET, url: url, accept: "application/fhir+json")
-    guard r.status == 200 else { throw serverError(.groupRead, r) }
-    guard let group = GroupDocument(r.body), group.resourceType == "Group" else {
+    let spool = (spoolDirectory as NSString).appendingPathComponent(".Group-\(UUID().uuidString).json.part")
+    defer { unlink(spool) }
+    try await fetch(.groupRead, url: url, accept: "application/fhir+json", toFile: spool)
+    let stop = Locked(false)
+    let read: (document: GroupDocument, ids: Int)
+    do {
+      read = try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<(document: GroupDocument, ids: Int), any Error>) in
+          DispatchQueue.global(qos: .userInitiated).async {
+            done.resume(with: Result { try GroupScan.members(path: spool, batchSize: batchSize, stop: stop, batch: batch) })
+          }
+        }
+      } onCancel: {
+        stop.withLock { $0 = true }
+      }
+    } catch is GroupScan.NotAGroup {
       throw BulkError.protocolViolation(operation: .groupRead, detail: "GET Group/\(groupID) did not return a Group")
     }
-    guard let members = group.member else {
-      if group.hasMember {
-        throw BulkError.protocolViolation(operation: .groupRead, detail: "Group/\(groupID) has a `member` that is not an array")
-      }
+    let scan = read.document
+    guard scan.resourceType == "Group" else {
+      throw BulkError.protocolViolation(operation: .groupRead, detail: "GET Group/\(groupID) did not return a Group")
+    }
+    guard scan.hasMember else {
       return .unknown(reason: "Group/\(groupID) was returned without its member list (large Groups and _summary leave it out)")
     }
-    if members.isEmpty, let quantity = group.quantity, quantity > 0 {
+    guard scan.memberIsArrayOfObjects else {
+      throw BulkError.protocolViolation(operation: .groupRead, detail: "Group/\(groupID) has a `member` that is not an array")
+    }
+    if scan.memberCount == 0, let quantity = scan.quantity, quantity > 0 {
       return .unknown(reason: "Group/\(groupID) says it has \(quantity) members but lists none")
     }
-    var ids: [String] = []
-    ids.reserveCapacity(members.count)
-    for member in members where !member.inactive {
-      guard let reference = member.reference else { continue }
-      if let id = FHIRReference.patientID(fromReference: reference) { ids.append(id) }
+    return .known(read.ids)
+  }
+
+  /// GETs `url` into the file at `path`, streamed (gzip/deflate decoded, within the download limits), renewing the
+  /// access token once on 401 like `exchange`. Any status but 200 is thrown as the server's error.
+  func fetch(_ op: BulkOperation, url: String, accept: String, toFile path: String) async throws {
+    var tok = try await token(forceRenew: false, for: op)
+    var renewed = false
+    let mayCarryCredentials = endpoint.tokenPolicy.allows(url)
+    let policy = downloadPolicy
+    while true {
+      var headers = HTTPHeaders()
+      headers.add(name: "Accept", value: accept)
+      headers.add(name: "Accept-Encoding", value: "gzip, deflate")
+      if mayCarryCredentials { for (k, v) in endpoint.extraHeaders { headers.add(name: k, value: v) } }
+      let (response, finalURL) = try await perform(
+        op, method: .GET, url: url, headers: headers, token: tok, body: nil, timeout: Self.requestTimeout)
+      let status = Int(response.status.code)
+      guard status == 200 else {
+        let collected = try? await response.body.collect(upTo: 1 << 20)
+        let body = try Self.decodeSmallBody(
+          collected.map { Data($0.readableBytesView) } ?? Data(), headers: response.headers, op: op)
+        if status == 401, endpoint.auth != nil, !renewed {
+          renewed = true
+          tok = try await token(forceRenew: true, for: op)
+          emit(.retry(reason: "\(op.rawValue) answered HTTP 401; renewed the access token", after: .zero))
+          continue
+        }
+        throw serverError(op, Reply(status: status, headers: response.headers, body: body, url: finalURL))
+      }
+      let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+      guard fd >= 0 else { throw BulkError.io(path: path, message: String(cString: strerror(errno))) }
+      defer { close(fd) }
+      let encoding = (response.headers.first(name: "Content-Encoding") ?? "").lowercased()
+      var inflater: GzipInflater? = nil
+      var decided = false
+      var wire: Int64 = 0
+      var bytes: Int64 = 0
+      func sink(_ p: UnsafeRawBufferPointer) throws {
+        guard !p.isEmpty else { return }
+        bytes += Int64(p.count)
+        if bytes > policy.maxDecompressedBytes {
+          throw BulkError.limitExceeded(url: url, limit: .decompressedBytes(policy.maxDecompressedBytes))
+        }
+        if inflater != nil, bytes > 1 << 20, bytes > Int64(policy.maxCompressionRatio) * max(wire, 1) {
+          throw BulkError.limitExceeded(url: url, limit: .compressionRatio(policy.maxCompressionRatio))
+        }
+        try Self.writeFully(fd, p, path: path)
+      }
+      do {
+        for try await buffer in response.body {
+          wire += Int64(buffer.readableBytes)
+          if wire > policy.maxFileBytes { throw BulkError.limitExceeded(url: url, limit: .fileBytes(policy.maxFileBytes)) }
+          try buffer.withUnsafeReadableBytes { p in
+            if !decided, p.count >= 2 {
+              decided = true
+              if (encoding.contains("gzip") || encoding.contains("deflate")), p[0] == 0x1F || p[0] == 0x78 {
+                inflater = GzipInflater()
+              }
+            }
+            if inflater != nil { try inflater!.inflate(p) { try sink($0) } } else { try sink(p) }
+          }
+        }
+        try inflater?.finish()
+      } catch let e as BulkError {
+        throw e
+      } catch is CancellationError {
+        throw CancellationError()
+      } catch {
+        if Task.isCancelled { throw CancellationError() }
+        throw BulkError.network(operation: op, url: url, message: "reading the response: \(Self.describe(error))")
+      }
+      return
     }
-    return .known(ids)
+  }
+
+  private static func writeFully(_ fd: Int32, _ p: UnsafeRawBufferPointer, path: String) throws {
+    guard var base = p.baseAddress else { return }
+    var left = p.count
+    while left > 0 {
+      let n = write(fd, base, left)
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw BulkError.io(path: path, message: String(cString: strerror(errno)))
+      }
+      base += n
+      left -= n
+    }
+  }
+}
+
+/// One pass over a Group's body in a file: the document's parts that membership needs, each member handed to a
+/// closure as it is read. The file is mapped read-only and the pages already read are released as the reader moves
+/// on (a 100 MB Group costs a few MB of resident memory).
+enum GroupScan {
+  struct NotAGroup: Error {}
+
+  /// The document, and the member ids handed to `batch` (`batchSize` at a time, the last batch only when `member`
+  /// is an array of objects). Throws `NotAGroup` when the file is not a JSON object, `CancellationError` when `stop`
+  /// is set between batches.
+  static func members(
+    path: String, batchSize: Int, stop: Locked<Bool>, batch: ([String]) throws -> Void
+  ) throws -> (document: GroupDocument, ids: Int) {
+    let size = max(1, batchSize)
+    var pending: [String] = []
+    pending.reserveCapacity(size)
+    var ids = 0
+    func flush() throws {
+      if stop.current { throw CancellationError() }
+      try batch(pending)
+      pending.removeAll(keepingCapacity: true)
+    }
+    let document = try read(path: path) { member in
+      guard !member.inactive, let reference = member.reference,
+        let id = FHIRReference.patientID(fromReference: reference)
+      else { return }
+      ids += 1
+      pending.append(id)
+      if pending.count == size { try flush() }
+    }
+    guard let document else { throw NotAGroup() }
+    if document.memberIsArrayOfObjects, !pending.isEmpty { try flush() }
+    return (document, ids)
+  }
+
+  /// nil: not a JSON object (or not well-formed JSON). `member` is called for each entry of an array of objects
+  /// (before the whole array is known to be one: `memberIsArrayOfObjects` says so at the end).
+  static func read(path: String, member: (GroupMember) throws -> Void) throws -> GroupDocument? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw BulkError.io(path: path, message: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw BulkError.io(path: path, message: String(cString: strerror(errno))) }
+    let size = Int(info.st_size)
+    guard size > 0 else { return nil }
+    guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+      throw BulkError.io(path: path, message: String(cString: strerror(errno)))
+    }
+    defer { munmap(base, size) }
+    _ = madvise(base, size, MADV_SEQUENTIAL)
+    var reader = JSONBytes(UnsafeRawBufferPointer(start: base, count: size))
+    reader.releasesPages = true
+    do {
+      return try reader.group(member: member)
+    } catch is JSONBytes.Malformed {
+      return nil
+    }
   }
 }
 
@@ -59,17 +251,24 @@ extension BulkClient {
 struct GroupDocument {
   var resourceType: String?
   var quantity: Int?
-  /// nil when absent or not an array of objects (`hasMember` tells which).
+  /// The entries of `member` — collected by `init(_ body:)` only (a streamed read hands them over one by one); nil
+  /// when absent or not an array of objects (`hasMember` tells which).
   var member: [GroupMember]?
   var hasMember = false
+  /// `member` is an array of objects (possibly empty).
+  var memberIsArrayOfObjects = false
+  /// Entries of `member`, inactive ones included.
+  var memberCount = 0
 
   init?(_ body: Data) {
     var parsed: GroupDocument?
+    var members: [GroupMember] = []
     body.withUnsafeBytes { raw in
       var reader = JSONBytes(raw)
-      parsed = try? reader.group()
+      parsed = try? reader.group { members.append($0) }
     }
-    guard let parsed else { return nil }
+    guard var parsed else { return nil }
+    if parsed.memberIsArrayOfObjects { parsed.member = members }
     self = parsed
   }
 
@@ -88,10 +287,13 @@ private struct JSONBytes {
   let bytes: UnsafeRawBufferPointer
   var i = 0
   var depth = 0
+  /// The bytes are a private read-only mapping of a file: `releaseBehind` may drop the pages already read.
+  var releasesPages = false
+  var released = 0
 
   init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
-  mutating func group() throws -> GroupDocument {
+  mutating func group(member: (GroupMember) throws -> Void) throws -> GroupDocument {
     var g = GroupDocument()
     if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { i = 3 }  // a UTF-8 byte order mark
     skipSpace()
@@ -101,7 +303,7 @@ private struct JSONBytes {
       case "quantity": g.quantity = try r.integerOrSkip()
       case "member":
         g.hasMember = true
-        g.member = try r.members()
+        (g.memberIsArrayOfObjects, g.memberCount) = try r.members(member)
       default: try r.skipValue()
       }
     }
@@ -110,15 +312,17 @@ private struct JSONBytes {
     return g
   }
 
-  /// `member`: an array of objects, else nil (the value is still validated).
-  mutating func members() throws -> [GroupMember]? {
+  /// `member`: each entry handed to `each` while the array holds only objects; whether it is an array of objects
+  /// (the value is still validated when not), and its length.
+  mutating func members(_ each: (GroupMember) throws -> Void) throws -> (arrayOfObjects: Bool, count: Int) {
     guard peek == UInt8(ascii: "[") else {
       try skipValue()
-      return nil
+      return (false, 0)
     }
-    var out: [GroupMember] = []
     var allObjects = true
+    var count = 0
     try array { r in
+      count += 1
       guard r.peek == UInt8(ascii: "{") else {
         allObjects = false
         try r.skipValue()
@@ -136,9 +340,21 @@ private struct JSONBytes {
         default: try r.skipValue()
         }
       }
-      if allObjects { out.append(m) }
+      if allObjects { try each(m) }
+      r.releaseBehind()
     }
-    return allObjects ? out : nil
+    return (allObjects, count)
+  }
+
+  /// Over a mapped file: gives the pages already read back to the kernel (every 4 MiB), so resident memory stays
+  /// flat however long the member list is.
+  mutating func releaseBehind() {
+    guard releasesPages, i - released >= 4 << 20, let base = bytes.baseAddress else { return }
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let end = i / page * page
+    guard end > released else { return }
+    _ = madvise(UnsafeMutableRawPointer(mutating: base + released), end - released, MADV_DONTNEED)
+    released = end
   }
 
   var peek: UInt8? { i < bytes.count ? bytes[i] : nil }

@@ -261,12 +261,13 @@ public final class Exporter: Sendable {
       if resumed {
         try await reverify(export: export, cohort: cohort, stager: stager)
       }
-      // Group membership: the current member list (C59–C61). nil = unknown (no joiners or leavers this time). It is
-      // read once the last job's manifest is in (after the server's transactionTime, as before), while that job's
-      // files download: the Group read (one large resource) overlaps the downloads instead of following them.
+      // Group membership: the current member list (C59–C61), staged in the store (`staged_members`: a Group of any
+      // size in bounded memory). false = unknown (no joiners or leavers this time). It is read once the last job's
+      // manifest is in (after the server's transactionTime, as before), while that job's files download: the Group
+      // read (one large resource) overlaps the downloads instead of following them.
       let readsMembers = !export.side && jobs.contains { $0.role == .main }
       let lastJob = jobs.indices.last { jobs[$0].role != .joiners }
-      var membersRead: Task<[String]?, Never>?
+      var membersRead: Task<Bool, Never>?
       defer { membersRead?.cancel() }
       for index in jobs.indices where jobs[index].role != .joiners {
         try await runJob(
@@ -274,25 +275,24 @@ public final class Exporter: Sendable {
           events: sink,
           manifestReady: {
             guard readsMembers, index == lastJob, membersRead == nil else { return }
-            membersRead = Task { await self.readMembers(cohort: cohort, client: observed) }
+            membersRead = Task { await self.readMembers(cohort: cohort, exportID: exportID, client: observed, spool: folder) }
           })
       }
-      let members: [String]?
+      let membersKnown: Bool
       if !readsMembers {
-        members = nil
+        membersKnown = false
       } else if let membersRead {
-        members = await membersRead.value
+        membersKnown = await membersRead.value
       } else {
-        members = await readMembers(cohort: cohort, client: observed)
+        membersKnown = await readMembers(cohort: cohort, exportID: exportID, client: observed, spool: folder)
       }
 
       // Joiners come without their older data wherever a type was not pulled in full by this export: their
       // history without _since (the Group Membership Request Pattern, C59), for every type of the cohort's
       // definition not covered by a full pull, as a persisted child job.
       let joinerTypes = Self.joinerTypes(definition: CohortDefinition(cohort), jobs: jobs)
-      if let members, let joinerTypes {
-        let previous = Set(try store.currentMembers(cohort: cohort.name))
-        let joiners = members.filter { !previous.contains($0) }.sorted()
+      if membersKnown, let joinerTypes {
+        let joiners = try store.stagedJoiners(cohort: cohort.name, exportID: exportID)
         var joinersIndex = jobs.firstIndex { $0.role == .joiners }
         if joinersIndex == nil, !joiners.isEmpty, try store.membershipKnown(cohort: cohort.name) {
           var parameters = try JSONDecoder().decode(ExportParameters.self, from: Data(jobs[0].paramsJSON.utf8))
@@ -319,7 +319,9 @@ public final class Exporter: Sendable {
         note(
           "warning: the server returned \(stager.droppedOtherPatients) resource(s) of patients other than the joiners in the patient= export (it ignored patient=); only the joiners' were kept")
       }
-      return try await commit(export: &export, jobs: &jobs, cohort: cohort, members: members, client: observed, options: options, folder: folder, resumed: resumed)
+      return try await commit(
+        export: &export, jobs: &jobs, cohort: cohort, membersKnown: membersKnown, client: observed, options: options,
+        folder: folder, resumed: resumed)
     } catch {
       await stager.abandon()
       throw failure(error, export: &export, jobs: jobs, cohort: cohort, options: options)
@@ -457,22 +459,28 @@ public final class Exporter: Sendable {
     if bad > 0 { note("\(bad) recorded file(s) of export #\(export.seq) were missing or changed on disk; downloading them again") }
   }
 
-  /// The Group's members, or nil when they cannot be known (the read failed, or the Group came without `member`).
-  private func readMembers(cohort: CohortRecord, client: BulkClient) async -> [String]? {
+  /// Reads the Group's members into the store (`staged_members` of the export, replacing an earlier read's); false
+  /// when they cannot be known (the read failed, or the Group came without `member`).
+  private func readMembers(cohort: CohortRecord, exportID: Int64, client: BulkClient, spool: String) async -> Bool {
+    let store = self.store
     do {
-      switch try await client.groupMembers(groupID: cohort.groupID) {
-      case .known(let members):
-        return members
+      try await store.clearStagedMembers(exportID: exportID)
+      let read = try await client.groupMembers(groupID: cohort.groupID, spoolDirectory: spool) { batch in
+        try store.stageMembers(exportID: exportID, batch)
+      }
+      switch read {
+      case .known:
+        return true
       case .unknown(let reason):
         note(
           "warning: the members of Group/\(cohort.groupID) are unknown this time (\(reason)); no joiners or leavers are computed and nothing is removed for them")
-        return nil
+        return false
       }
     } catch {
-      if Task.isCancelled { return nil }  // the export stopped while the Group was read: nothing to say
+      if Task.isCancelled { return false }  // the export stopped while the Group was read: nothing to say
       note(
         "warning: could not read Group/\(cohort.groupID) for its member list (\(describe(error))); membership is unknown this time (no joiners or leavers are computed)")
-      return nil
+      return false
     }
   }
 
@@ -490,7 +498,7 @@ public final class Exporter: Sendable {
   // MARK: Commit
 
   private func commit(
-    export: inout ExportRecord, jobs: inout [JobRecord], cohort: CohortRecord, members: [String]?, client: BulkClient,
+    export: inout ExportRecord, jobs: inout [JobRecord], cohort: CohortRecord, membersKnown: Bool, client: BulkClient,
     options: ExportOptions, folder: String, resumed: Bool
   ) async throws -> ExportOutcome {
     let exportID = export.id!
@@ -536,7 +544,7 @@ public final class Exporter: Sendable {
       for file in files where file.kind == "deleted" {
         plan.deletes += try DeletedFile.read(path: cohortFolder + "/" + file.path, name: file.path).map { ($0.type, $0.id) }
       }
-      plan.members = members
+      plan.membersStaged = membersKnown
       if !futureTime {
         let marks = try store.watermarks(cohort: cohort.name)
         for job in jobs where job.role == .main && trusted(job) {
