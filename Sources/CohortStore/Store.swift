@@ -8,7 +8,9 @@ public final class Store: Sendable {
   let pool: DatabasePool
 
   /// The migrations this binary knows, in order. Never edit a shipped migration: add a new one.
-  public static let knownMigrations = ["v1-registry", "v2-exports", "v3-index", "v4-jobs", "v5-staging", "v6-commit", "v7-membership"]
+  public static let knownMigrations = ["v1-registry", "v2-exports", "v3-index", "v4-jobs", "v5-staging", "v6-commit", "v7-membership",
+    "v8-staged-members",
+  ]
 
   /// Opens (and creates or migrates) the database at `path`.
   /// - Parameter upTo: apply migrations only up to this one (tests of old → new upgrades).

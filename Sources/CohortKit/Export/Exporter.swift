@@ -257,6 +257,8 @@ public final class Exporter: Sendable {
     observed.remember(client.knownCapabilities)
     if observed.knownCapabilities == nil { _ = try? await observed.capabilities() }
 
+    // The Group read runs beside the last job's downloads; it writes to the store, so a failure waits for it to stop.
+    var membersRead: Task<Bool, Never>?
     do {
       if resumed {
         try await reverify(export: export, cohort: cohort, stager: stager)
@@ -267,8 +269,6 @@ public final class Exporter: Sendable {
       // read (one large resource) overlaps the downloads instead of following them.
       let readsMembers = !export.side && jobs.contains { $0.role == .main }
       let lastJob = jobs.indices.last { jobs[$0].role != .joiners }
-      var membersRead: Task<Bool, Never>?
-      defer { membersRead?.cancel() }
       for index in jobs.indices where jobs[index].role != .joiners {
         try await runJob(
           &jobs[index], export: export, cohort: cohort, client: observed, options: options, stager: stager, only: nil,
@@ -323,6 +323,10 @@ public final class Exporter: Sendable {
         export: &export, jobs: &jobs, cohort: cohort, membersKnown: membersKnown, client: observed, options: options,
         folder: folder, resumed: resumed)
     } catch {
+      if let membersRead {
+        membersRead.cancel()
+        _ = await membersRead.value
+      }
       await stager.abandon()
       throw failure(error, export: &export, jobs: jobs, cohort: cohort, options: options)
     }
