@@ -128,6 +128,7 @@ extension BulkClient {
       defer { close(fd) }
       let encoding = (response.headers.first(name: "Content-Encoding") ?? "").lowercased()
       var inflater: GzipInflater? = nil
+      var compressed = false  // apart from `inflater`, which is mutated while its output goes to `sink`
       var decided = false
       var wire: Int64 = 0
       var bytes: Int64 = 0
@@ -137,7 +138,7 @@ extension BulkClient {
         if bytes > policy.maxDecompressedBytes {
           throw BulkError.limitExceeded(url: url, limit: .decompressedBytes(policy.maxDecompressedBytes))
         }
-        if inflater != nil, bytes > 1 << 20, bytes > Int64(policy.maxCompressionRatio) * max(wire, 1) {
+        if compressed, bytes > 1 << 20, bytes > Int64(policy.maxCompressionRatio) * max(wire, 1) {
           throw BulkError.limitExceeded(url: url, limit: .compressionRatio(policy.maxCompressionRatio))
         }
         try Self.writeFully(fd, p, path: path)
@@ -151,6 +152,7 @@ extension BulkClient {
               decided = true
               if (encoding.contains("gzip") || encoding.contains("deflate")), p[0] == 0x1F || p[0] == 0x78 {
                 inflater = GzipInflater()
+                compressed = true
               }
             }
             if inflater != nil { try inflater!.inflate(p) { try sink($0) } } else { try sink(p) }

@@ -392,6 +392,63 @@ final class TaskBox: Sendable {
     }
   }
 
+  /// v8: the Group's members are staged in the database in batches (a Group of any size in bounded memory): joiners
+  /// and leavers come out of SQL; a duplicate id counts once; a new read replaces an earlier one; the commit, a
+  /// failed export (`unstageAll`) and the cohort's removal leave no staged member behind.
+  @Test func stagedMembersGiveJoinersAndLeaversAndLeaveNothingBehind() async throws {
+    try await withTemporaryDirectoryAsync { dir in
+      let store = try makeStore(dir)
+      func stagedRows() throws -> Int {
+        try store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM staged_members") ?? -1 }
+      }
+      let first = try newExport(store)
+      try stage(store, first, [entry("Patient", "p1", "a"), entry("Patient", "p2", "b"), entry("Patient", "p3", "c")])
+      try store.stageMembers(exportID: first.id!, ["p3", "p1"])
+      try store.stageMembers(exportID: first.id!, ["p2", "p1"])
+      #expect(try store.stagedMemberCount(exportID: first.id!) == 3)
+      #expect(try store.stagedJoiners(cohort: "dm", exportID: first.id!) == ["p1", "p2", "p3"])
+      var plan = CommitPlan(export: first, rebaselineTypes: ["Patient"])
+      plan.membersStaged = true
+      let r1 = try await store.commitExport(plan)
+      // The first read: every member is new, none is reported as a joiner.
+      #expect(r1.joined.isEmpty && r1.left.isEmpty)
+      #expect(try store.currentMembers(cohort: "dm") == ["p1", "p2", "p3"])
+      #expect(try stagedRows() == 0)
+
+      // An interrupted read is replaced by the next one; p4 joins, p2 leaves with its Patient.
+      let second = try newExport(store, kind: "incremental")
+      try store.stageMembers(exportID: second.id!, ["p9"])
+      try await store.clearStagedMembers(exportID: second.id!)
+      try store.stageMembers(exportID: second.id!, ["p4", "p3", "p1", "p4"])
+      #expect(try store.stagedJoiners(cohort: "dm", exportID: second.id!) == ["p4"])
+      try stage(store, second, [entry("Patient", "p4", "d")])
+      plan = CommitPlan(export: second)
+      plan.membersStaged = true
+      let r2 = try await store.commitExport(plan)
+      #expect(r2.joined == ["p4"] && r2.left == ["p2"] && r2.removed == 1)
+      #expect(try store.currentMembers(cohort: "dm") == ["p1", "p3", "p4"])
+      #expect(try store.counts(cohort: "dm", at: second.id!) == ["Patient": 3])
+      #expect(try stagedRows() == 0)
+
+      // Staged members without `membersStaged` (the read failed half-way) leave membership alone.
+      let third = try newExport(store, kind: "incremental")
+      try store.stageMembers(exportID: third.id!, ["p1"])
+      let r3 = try await store.commitExport(CommitPlan(export: third))
+      #expect(r3.left.isEmpty && r3.joined.isEmpty)
+      #expect(try store.currentMembers(cohort: "dm") == ["p1", "p3", "p4"])
+      #expect(try stagedRows() == 0)
+
+      // A failed export drops them; so does removing the cohort.
+      let failed = try newExport(store, kind: "incremental")
+      try store.stageMembers(exportID: failed.id!, ["p1", "p5"])
+      try store.unstageAll(exportID: failed.id!)
+      #expect(try stagedRows() == 0)
+      try store.stageMembers(exportID: failed.id!, ["p1", "p5"])
+      try store.removeCohort(named: "dm")
+      #expect(try stagedRows() == 0)
+    }
+  }
+
   @Test func removingACohortRemovesItsIndexAndStaging() async throws {
     try await withTemporaryDirectoryAsync { dir in
       let store = try makeStore(dir)

@@ -104,6 +104,77 @@ import Testing
     for text in bad { #expect(read(text) == nil, "\(text)") }
   }
 
+  /// A Group of any size is read in bounded memory (C59, issue 12 item 2): the body is streamed to a spool file and
+  /// the member ids are handed over in batches, in the Group's order — gzip decoded, a body beyond the 64 MiB that
+  /// other small responses may have, the spool file removed afterwards. A `member` that turns out not to be an array
+  /// of objects is refused even after batches went out (the caller then treats membership as unknown).
+  @Test func c59_aGroupOfAnySizeIsStreamedInBatches() async throws {
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    let client = makeClient(s)
+    let ids = (0..<10_000).map { "p\($0)" }
+    let members = ids.enumerated().map { i, id in
+      #"{"entity":{"reference":"Patient/\#(id)"}\#(i % 1000 == 7 ? #","inactive":true"# : "")}"#
+    }.joined(separator: ",")
+    let active = ids.enumerated().filter { $0.offset % 1000 != 7 }.map(\.element)
+    let small = #"{"resourceType":"Group","member":[\#(members)]}"#
+    s.on(
+      "GET", "/fhir/Group/zipped",
+      respond: MockResponse(
+        status: 200, headers: [("Content-Type", "application/fhir+json"), ("Content-Encoding", "gzip")],
+        body: .data(try gzip(Data(small.utf8)))))
+    // 65 MiB of narrative (not compressible) before the members.
+    let chunk = (0..<1024).map { i in String(UnicodeScalar(UInt8(97 + (i * 7919) % 26))) }.joined()
+    let big = #"{"resourceType":"Group","text":{"div":"\#(String(repeating: chunk, count: 65 << 10))"},"member":[\#(members)]}"#
+    s.on("GET", "/fhir/Group/big", respond: .json(200, big))
+    s.on("GET", "/fhir/Group/mixed", respond: .json(200, #"{"resourceType":"Group","member":[\#(members),3]}"#))
+    let spool = NSTemporaryDirectory() + "cohort-group-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: spool) }
+
+    for group in ["zipped", "big"] {
+      let batches = Locked<[[String]]>([])
+      let read = try await client.groupMembers(groupID: group, spoolDirectory: spool, batchSize: 4000) { batch in
+        batches.withLock { $0.append(batch) }
+      }
+      #expect(read == .known(active.count), "\(group)")
+      #expect(batches.current.map(\.count) == [4000, 4000, active.count - 8000], "\(group)")
+      #expect(batches.current.flatMap { $0 } == active, "\(group)")
+      #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty, "the spool file is removed")
+    }
+    let handed = Locked(0)
+    do {
+      _ = try await client.groupMembers(groupID: "mixed", spoolDirectory: spool, batchSize: 4000) { batch in
+        handed.withLock { $0 += batch.count }
+      }
+      Issue.record("expected a refusal")
+    } catch let e as BulkError {
+      #expect(e.description.contains("not an array"))
+    }
+    #expect(handed.current == 8000, "full batches went out before the bad element; the rest did not")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+  }
+
+  /// The Group's reader stops between batches once its task is cancelled (an export that fails or is interrupted
+  /// while its Group is read stops writing members).
+  @Test func c59_aGroupReadStopsBetweenBatchesWhenCancelled() throws {
+    let path = NSTemporaryDirectory() + "cohort-group-" + UUID().uuidString + ".json"
+    defer { unlink(path) }
+    let members = (0..<100).map { #"{"entity":{"reference":"Patient/p\#($0)"}}"# }.joined(separator: ",")
+    try Data(#"{"resourceType":"Group","member":[\#(members)]}"#.utf8).write(to: URL(fileURLWithPath: path))
+    let stop = Locked(false)
+    var handed = 0
+    #expect(throws: CancellationError.self) {
+      _ = try GroupScan.members(path: path, batchSize: 10, stop: stop) { batch in
+        handed += batch.count
+        if handed == 30 { stop.withLock { $0 = true } }
+      }
+    }
+    #expect(handed == 30)
+    let whole = try GroupScan.members(path: path, batchSize: 10, stop: Locked(false)) { _ in }
+    #expect(whole.ids == 100 && whole.document.memberCount == 100 && whole.document.memberIsArrayOfObjects)
+  }
+
   @Test func aSingleNonJSON200FromTheStatusURLIsRetried() async throws {
     let s = try await MockServer.start()
     defer { Task { await s.stop() } }
