@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// One resource version found in an export file.
 public struct IndexEntry: Sendable, Equatable {
@@ -140,33 +141,51 @@ extension Store {
 
   static func stageMembers(_ db: Database, exportID: Int64, _ patients: [String]) throws {
     try db.execute(sql: "INSERT OR IGNORE INTO staged_exports (export_id) VALUES (?)", arguments: [exportID])
-    let insert = try db.makeStatement(sql: "INSERT OR IGNORE INTO staged_members (export_id, patient) VALUES (?, ?)")
-    // In key order: a batch lands on neighbouring pages.
-    for patient in patients.sorted() { try insert.execute(arguments: [exportID, patient]) }
+    // Appended (no key to keep in order): a batch writes a few pages whatever the Group's size.
+    // Values bound directly (no argument array per row): a Group of a million members is a million rows.
+    let insert = try db.makeStatement(sql: "INSERT INTO staged_members (export_id, patient) VALUES (?, ?)")
+    let s = insert.sqliteStatement
+    sqlite3_bind_int64(s, 1, exportID)
+    for var patient in patients {
+      let code = patient.withUTF8 { utf8 in
+        utf8.withMemoryRebound(to: CChar.self) { chars in
+          if let base = chars.baseAddress {
+            _ = sqlite3_bind_text(s, 2, base, Int32(chars.count), SQLITE_TRANSIENT_)
+          } else {
+            _ = sqlite3_bind_text(s, 2, "", 0, SQLITE_TRANSIENT_)
+          }
+          defer { sqlite3_reset(s) }
+          return sqlite3_step(s)
+        }
+      }
+      guard code == SQLITE_DONE else {
+        throw DatabaseError(
+          resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+      }
+    }
   }
 
   /// How many distinct members are staged for an export.
   public func stagedMemberCount(exportID: Int64) throws -> Int {
     try read { db in
-      try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM staged_members WHERE export_id = ?", arguments: [exportID]) ?? 0
+      try Int.fetchOne(
+        db, sql: "SELECT COUNT(DISTINCT patient) FROM staged_members WHERE export_id = ?", arguments: [exportID]) ?? 0
     }
   }
 
   /// The staged members of an export that are not current members of the cohort (its joiners), sorted: an
   /// index probe per staged member, memory O(joiners).
   public func stagedJoiners(cohort: String, exportID: Int64) throws -> [String] {
-    try read { db in try Store.stagedJoiners(db, cohort: cohort, exportID: exportID) }
-  }
-
-  static func stagedJoiners(_ db: Database, cohort: String, exportID: Int64) throws -> [String] {
-    try String.fetchAll(
-      db,
-      sql: """
-        SELECT s.patient FROM main.staged_members s
-        WHERE s.export_id = ?
-          AND NOT EXISTS (SELECT 1 FROM main.members m WHERE m.cohort = ? AND m.patient = s.patient AND m.valid_to IS NULL)
-        ORDER BY s.patient
-        """, arguments: [exportID, cohort])
+    try read { db in
+      try String.fetchAll(
+        db,
+        sql: """
+          SELECT DISTINCT s.patient FROM main.staged_members s
+          WHERE s.export_id = ?
+            AND NOT EXISTS (SELECT 1 FROM main.members m WHERE m.cohort = ? AND m.patient = s.patient AND m.valid_to IS NULL)
+          ORDER BY s.patient
+          """, arguments: [exportID, cohort])
+    }
   }
 
   /// Members (Patient ids) of the cohort at a snapshot.

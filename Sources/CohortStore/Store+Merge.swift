@@ -352,21 +352,26 @@ extension Store {
 
     step("re-baseline and reconcile")
     // 6. Membership: joiners and leavers; leavers' resources leave the state. The Group's member list was staged
-    //    (`staged_members`, on disk: a Group of any size), so the comparison with the current members is SQL over two
-    //    indexes — an index probe per member — and only joiners and leavers are held in memory or written.
+    //    (`staged_members`, on disk: a Group of any size) and is sorted once into `temp.g`, so the comparison with
+    //    the current members is SQL over two indexes — an index probe per member — and only joiners and leavers are
+    //    held in memory or written.
     if let members = plan.members {
       try db.execute(sql: "DELETE FROM main.staged_members WHERE export_id = ?", arguments: [e])
       try stageMembers(db, exportID: e, members)
     }
     if plan.members != nil || plan.membersStaged {
-      let left = try String.fetchAll(
-        db,
+      try db.execute(
         sql: """
-          SELECT m.patient FROM main.members m
-          WHERE m.cohort = ? AND m.valid_to IS NULL
-            AND NOT EXISTS (SELECT 1 FROM main.staged_members s WHERE s.export_id = ? AND s.patient = m.patient)
-          ORDER BY m.patient
-          """, arguments: [cohort, e])
+          DROP TABLE IF EXISTS temp.g;
+          CREATE TEMP TABLE g (patient TEXT PRIMARY KEY) WITHOUT ROWID;
+          INSERT OR IGNORE INTO temp.g (patient)
+            SELECT patient FROM main.staged_members WHERE export_id = ? ORDER BY patient;
+          """, arguments: [e])
+      // Both sides in key order (the members' index, temp.g's key): with ORDER BY, SQLite merges the two sorted
+      // scans (a compound SELECT's merge), one pass each, no probe per member.
+      let currentSQL = "SELECT patient FROM main.members WHERE cohort = ?1 AND valid_to IS NULL"
+      let left = try String.fetchAll(
+        db, sql: "\(currentSQL) EXCEPT SELECT patient FROM temp.g ORDER BY 1", arguments: [cohort])
       let current =
         try Int.fetchOne(
           db, sql: "SELECT COUNT(*) FROM main.members WHERE cohort = ? AND valid_to IS NULL", arguments: [cohort]) ?? 0
@@ -376,15 +381,12 @@ extension Store {
       let hadMembers = try stayed > 0 || !left.isEmpty || Store.membershipKnown(db, cohort: cohort, excluding: e)
       try db.execute(sql: "UPDATE main.exports SET members_known = 1 WHERE id = ?", arguments: [e])
       // The joiners are listed only when they are news (a first read makes every member a joiner: no list).
-      let joined = hadMembers ? try stagedJoiners(db, cohort: cohort, exportID: e) : []
+      let joinersSQL = "SELECT patient FROM temp.g EXCEPT \(currentSQL) ORDER BY 1"
+      let joined = hadMembers ? try String.fetchAll(db, sql: joinersSQL, arguments: [cohort]) : []
       try db.execute(
-        sql: """
-          INSERT INTO main.members (cohort, patient, valid_from, valid_to)
-          SELECT ?1, s.patient, ?2, NULL FROM main.staged_members s
-          WHERE s.export_id = ?2
-            AND NOT EXISTS (SELECT 1 FROM main.members m WHERE m.cohort = ?1 AND m.patient = s.patient AND m.valid_to IS NULL)
-          ORDER BY s.patient
-          """, arguments: [cohort, e])
+        sql: "INSERT INTO main.members (cohort, patient, valid_from, valid_to) SELECT ?1, patient, ?2, NULL FROM (\(joinersSQL))",
+        arguments: [cohort, e])
+      try db.execute(sql: "DROP TABLE temp.g")
       if !left.isEmpty {
         try db.execute(
           sql: "DROP TABLE IF EXISTS temp.leavers; CREATE TEMP TABLE leavers (patient TEXT PRIMARY KEY) WITHOUT ROWID")
@@ -485,10 +487,11 @@ extension Store {
       db, sql: "SELECT EXISTS (SELECT 1 FROM staged_exports WHERE export_id <> ?)", arguments: [e]) == true
     {
       try db.execute(sql: "DELETE FROM main.staging WHERE export_id = ?", arguments: [e])
+      try db.execute(sql: "DELETE FROM main.staged_members WHERE export_id = ?", arguments: [e])
     } else {
       try db.execute(sql: "DELETE FROM main.staging")
+      try db.execute(sql: "DELETE FROM main.staged_members")
     }
-    try db.execute(sql: "DELETE FROM main.staged_members WHERE export_id = ?", arguments: [e])
     try db.execute(sql: "DELETE FROM staged_exports WHERE export_id = ?", arguments: [e])
     try db.execute(sql: "DROP TABLE temp.w; DROP TABLE temp.closing")
     step("watermarks, export row, staging emptied")

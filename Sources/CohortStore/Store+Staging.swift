@@ -170,11 +170,10 @@ extension Store {
     migrator.registerMigration("v8-staged-members") { db in
       try db.execute(
         sql: """
-          CREATE TABLE staged_members (
-            export_id INTEGER NOT NULL,
-            patient TEXT NOT NULL,
-            PRIMARY KEY (export_id, patient)
-          ) WITHOUT ROWID;
+          -- Appended in the Group's order (no key on the patient: a Group of a million UUIDs inserted into a B-tree
+          -- in random order rewrote most of its pages on every batch); the commit sorts it once.
+          CREATE TABLE staged_members (export_id INTEGER NOT NULL, patient TEXT NOT NULL);
+          CREATE INDEX staged_members_by_export ON staged_members(export_id);
           DROP TRIGGER staged_exports_gone;
           CREATE TRIGGER staged_exports_gone AFTER DELETE ON staged_exports BEGIN
             DELETE FROM staging WHERE export_id = OLD.export_id;

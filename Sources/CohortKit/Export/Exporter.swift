@@ -469,7 +469,7 @@ public final class Exporter: Sendable {
     let store = self.store
     do {
       try await store.clearStagedMembers(exportID: exportID)
-      let read = try await client.groupMembers(groupID: cohort.groupID, spoolDirectory: spool) { batch in
+      let read = try await client.groupMembers(groupID: cohort.groupID, spoolDirectory: spool, batchSize: 16_384) { batch in
         try store.stageMembers(exportID: exportID, batch)
       }
       switch read {
