@@ -9,6 +9,8 @@
 #   PATIENTS_VIEWS=170000   patients of the `view run` rows (Scripts/bench-views.sh: 2.2 M resources, of which the
 #                           views read 1.0 M Observations);
 #                           BENCH_VIEWS=0 skips them (they take several minutes on 2 cores)
+#   GROUP_MEMBERS=1000000   members (UUID ids) of the big-Group rows (Scripts/big-group-server.py); BENCH_GROUP=0
+#                           skips them
 #   PARALLEL=4              parallel downloads, for curl and cohort (smart-fetch uses its own default)
 #   RATE=0.01               the fraction of the resources the 7-day advance changes before the incremental
 #                           (POST $admin/advance?days=7&rate=RATE; without rate the server changes ≈ 25 %)
@@ -26,6 +28,8 @@ PATIENTS_SCALE=${PATIENTS_SCALE:-100000}
 BENCH_SCALE=${BENCH_SCALE:-1}
 PATIENTS_VIEWS=${PATIENTS_VIEWS:-170000}
 BENCH_VIEWS=${BENCH_VIEWS:-1}
+GROUP_MEMBERS=${GROUP_MEMBERS:-1000000}
+BENCH_GROUP=${BENCH_GROUP:-1}
 PARALLEL=${PARALLEL:-4}
 RATE=${RATE:-0.01}
 # The same _type for every client: the server's patient-compartment types (smart-fetch refuses Organization and
@@ -250,6 +254,26 @@ if [ "$BENCH_SCALE" != 0 ]; then
   row "  of which the commit" "$SINC_COMMIT_S" s \
     "$(ratio "$SINC_COMMIT_S" "$S_S")× the full export; $(verdict "$(ratio "$SINC_COMMIT_S" "$S_S")" "<=" 0.05 "incremental commit ≤ 5 % of the full export")"
   index_times "$SWS" "" 0.5 1
+fi
+
+if [ "$BENCH_GROUP" != 0 ]; then
+  # A Group of GROUP_MEMBERS members with UUID ids (as real servers name patients; 72 MB at 1 M) and one small file:
+  # what reading and comparing a large member list costs, twice (first read; an unchanged second one).
+  echo "== big Group: $GROUP_MEMBERS members"
+  GPORT=$((PORT + 2))
+  python3 Scripts/big-group-server.py "$GPORT" "$GROUP_MEMBERS" > "$OUT/serve-group.log" 2>&1 &
+  SERVERS+=($!)
+  for _ in $(seq 300); do curl -s -f "http://127.0.0.1:$GPORT/metadata" >/dev/null 2>&1 && break; sleep 0.2; done
+  GBYTES=$(curl -s "http://127.0.0.1:$GPORT/Group/big" | wc -c)
+  GWS="$OUT/ws-group"
+  $BIN --workspace "$GWS" -c "server add g http://127.0.0.1:$GPORT; cohort add big --server g --group big --types Patient" > /dev/null
+  for pass in first second; do
+    /usr/bin/time -v $BIN --workspace "$GWS" export big --full --format json > "$OUT/group-$pass.json" 2> "$OUT/group-$pass.time"
+    row "big Group ($GROUP_MEMBERS members, $((GBYTES / 1000000)) MB): $pass export" "$(wall "$OUT/group-$pass.time")" s \
+      "commit $(commit_s "$OUT/group-$pass.time") s; peak RSS $(rss "$OUT/group-$pass.time") MB: $(verdict "$(rss "$OUT/group-$pass.time")" "<=" 64 "≤ 64 MB")"
+  done
+  grep -q "members of Group/big are unknown\|could not read Group/big" "$OUT"/group-*.time && echo "  the Group's members were NOT read (see $OUT/group-*.time)"
+  rm -rf "$GWS"
 fi
 
 if [ "$BENCH_VIEWS" != 0 ]; then

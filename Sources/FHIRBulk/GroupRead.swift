@@ -37,10 +37,11 @@ extension BulkClient {
   /// Reads `[base]/Group/{id}` and returns its members' Patient ids (C59–C61: the member list that
   /// joiners and leavers are computed from). Inactive members are left out. A Group without
   /// `member`, or with an empty `member` but a positive `quantity`, is `.unknown`. The ids are collected in memory:
-  /// `groupMembers(groupID:spoolDirectory:batch:)` hands them over in batches instead.
+  /// `groupMembers(groupID:spoolFile:batch:)` hands them over in batches instead.
   public func groupMembers(groupID: String) async throws -> GroupMembership {
     let ids = Locked<[String]>([])
-    let read = try await groupMembers(groupID: groupID, spoolDirectory: NSTemporaryDirectory()) { batch in
+    let spool = (NSTemporaryDirectory() as NSString).appendingPathComponent("cohort-Group-\(UUID().uuidString).json")
+    let read = try await groupMembers(groupID: groupID, spoolFile: spool) { batch in
       ids.withLock { $0.append(contentsOf: batch) }
     }
     switch read {
@@ -52,17 +53,16 @@ extension BulkClient {
   /// Reads `[base]/Group/{id}` and hands its members' Patient ids to `batch`, `batchSize` at a time, in the
   /// Group's order (inactive members and members without a Patient reference left out).
   ///
-  /// Memory is independent of the Group's size: the body is streamed to a spool file in `spoolDirectory` (decoded
+  /// Memory is independent of the Group's size: the body is streamed to `spoolFile` (replaced if it exists; decoded
   /// from gzip/deflate, within the download limits — no 64 MiB cap as for other small responses), then read in one
   /// pass of a strict JSON reader over the mapped file whose pages are released behind it (`GroupDocument`); only
   /// the batch in hand is materialized. `batch` runs off the cooperative pool (a dispatch thread), so it may write
   /// to a database synchronously. The spool file is removed before returning.
   public func groupMembers(
-    groupID: String, spoolDirectory: String, batchSize: Int = 4096,
+    groupID: String, spoolFile spool: String, batchSize: Int = 4096,
     batch: @escaping @Sendable ([String]) throws -> Void
   ) async throws -> GroupMemberCount {
     let url = endpoint.baseURL + "/Group/" + URLText.encode(groupID)
-    let spool = (spoolDirectory as NSString).appendingPathComponent(".Group-\(UUID().uuidString).json.part")
     defer { unlink(spool) }
     try await fetch(.groupRead, url: url, accept: "application/fhir+json", toFile: spool)
     let stop = Locked(false)

@@ -134,7 +134,7 @@ import Testing
 
     for group in ["zipped", "big"] {
       let batches = Locked<[[String]]>([])
-      let read = try await client.groupMembers(groupID: group, spoolDirectory: spool, batchSize: 4000) { batch in
+      let read = try await client.groupMembers(groupID: group, spoolFile: spool + "/g.json", batchSize: 4000) { batch in
         batches.withLock { $0.append(batch) }
       }
       #expect(read == .known(active.count), "\(group)")
@@ -144,7 +144,7 @@ import Testing
     }
     let handed = Locked(0)
     do {
-      _ = try await client.groupMembers(groupID: "mixed", spoolDirectory: spool, batchSize: 4000) { batch in
+      _ = try await client.groupMembers(groupID: "mixed", spoolFile: spool + "/g.json", batchSize: 4000) { batch in
         handed.withLock { $0 += batch.count }
       }
       Issue.record("expected a refusal")

@@ -275,7 +275,7 @@ public final class Exporter: Sendable {
           events: sink,
           manifestReady: {
             guard readsMembers, index == lastJob, membersRead == nil else { return }
-            membersRead = Task { await self.readMembers(cohort: cohort, exportID: exportID, client: observed, spool: folder) }
+            membersRead = Task { await self.readMembers(cohort: cohort, exportID: exportID, client: observed, folder: folder) }
           })
       }
       let membersKnown: Bool
@@ -284,7 +284,7 @@ public final class Exporter: Sendable {
       } else if let membersRead {
         membersKnown = await membersRead.value
       } else {
-        membersKnown = await readMembers(cohort: cohort, exportID: exportID, client: observed, spool: folder)
+        membersKnown = await readMembers(cohort: cohort, exportID: exportID, client: observed, folder: folder)
       }
 
       // Joiners come without their older data wherever a type was not pulled in full by this export: their
@@ -465,11 +465,14 @@ public final class Exporter: Sendable {
 
   /// Reads the Group's members into the store (`staged_members` of the export, replacing an earlier read's); false
   /// when they cannot be known (the read failed, or the Group came without `member`).
-  private func readMembers(cohort: CohortRecord, exportID: Int64, client: BulkClient, spool: String) async -> Bool {
+  private func readMembers(cohort: CohortRecord, exportID: Int64, client: BulkClient, folder: String) async -> Bool {
     let store = self.store
     do {
       try await store.clearStagedMembers(exportID: exportID)
-      let read = try await client.groupMembers(groupID: cohort.groupID, spoolDirectory: spool, batchSize: 16_384) { batch in
+      // A fixed name in the export's folder: a read cut short by a crash is replaced by the next one.
+      let read = try await client.groupMembers(
+        groupID: cohort.groupID, spoolFile: folder + "/.Group.json.part", batchSize: 16_384
+      ) { batch in
         try store.stageMembers(exportID: exportID, batch)
       }
       switch read {
