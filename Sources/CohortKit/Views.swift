@@ -148,7 +148,7 @@ public enum ViewRunner {
   /// How many threads evaluate a view: the available cores (at most 8); `COHORT_VIEW_WORKERS` overrides it
   /// (1 evaluates on the calling thread). Rows come out in the same order whatever the number.
   public static var workers: Int {
-    if let text = ProcessInfo.processInfo.environment["COHORT_VIEW_WORKERS"], let n = Int(text), n >= 1 { return min(n, 64) }
+    if let n = Environment.integer("COHORT_VIEW_WORKERS"), n >= 1 { return min(n, 64) }
     return max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
   }
 

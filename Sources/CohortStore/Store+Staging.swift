@@ -190,17 +190,12 @@ extension Store {
   /// an incremental touches each page about once, and smaller sort runs stay in the CPU's caches. SQLite's peak heap
   /// 9 MB (was 19 MB at 8 MiB, 82 MB at 32 MiB).
   /// `COHORT_SQLITE_CACHE_KIB` overrides it (benchmarks; a machine with memory to spare).
-  static let mainCacheKiB = environmentInt("COHORT_SQLITE_CACHE_KIB", default: 2048, in: 512...(1 << 20))
+  static let mainCacheKiB = Environment.integer("COHORT_SQLITE_CACHE_KIB", default: 2048, in: 512...(1 << 20))
   static let tempCacheKiB = 2048
   /// Helper threads of SQLite's sorter (the commit's large ORDER BYs sort runs in parallel; `PRAGMA threads`): one,
   /// for 2 cores. The commit runs when the downloads and staging are done, so the second core is free.
   /// `COHORT_SQLITE_SORTER_THREADS` overrides it (0 = sort on the committing thread only).
-  static let sorterThreads = environmentInt("COHORT_SQLITE_SORTER_THREADS", default: 1, in: 0...8)
-
-  static func environmentInt(_ name: String, default value: Int, in range: ClosedRange<Int>) -> Int {
-    guard let text = ProcessInfo.processInfo.environment[name], let n = Int(text), range.contains(n) else { return value }
-    return n
-  }
+  static let sorterThreads = Environment.integer("COHORT_SQLITE_SORTER_THREADS", default: 1, in: 0...8)
 
   /// Connection settings for index work: a capped page cache (`mainCacheKiB`, `tempCacheKiB`), temporary
   /// tables and sorts in files (not memory; set outside a transaction), no memory-mapped I/O. Cheap; applied before each staging

@@ -90,4 +90,16 @@ import Testing
     #expect(decoded(#""\ud83d x""#, .lenient) == "\u{FFFD} x")
     #expect(decoded(#""\ude00""#, .lenient) == "\u{FFFD}")
   }
+
+  @Test("tuning knobs: an integer within its range, else the default")
+  func environmentIntegers() {
+    let name = "COHORT_BASICS_TEST_KNOB_\(getpid())"
+    defer { unsetenv(name) }
+    #expect(Environment.integer(name) == nil)
+    #expect(Environment.integer(name, default: 7, in: 1...10) == 7)
+    for (text, expected) in [("4", 4), (" 9 ", 9), ("11", 7), ("0", 7), ("x", 7), ("", 7)] {
+      setenv(name, text, 1)
+      #expect(Environment.integer(name, default: 7, in: 1...10) == expected, "\(text)")
+    }
+  }
 }
