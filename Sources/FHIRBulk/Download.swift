@@ -73,7 +73,7 @@ private enum AttemptFailure: Error {
 }
 
 /// The time the last byte arrived (on the client's clock), shared between a download and its watchdog.
-private final class ByteClock: Sendable {
+final class ByteClock: Sendable {
   private let clock: ClockReader
   private let last: Mutex<Duration>
   init(_ clock: ClockReader) {

@@ -127,47 +127,85 @@ extension BulkClient {
       guard fd >= 0 else { throw BulkError.io(path: path, message: String(cString: strerror(errno))) }
       defer { close(fd) }
       let encoding = (response.headers.first(name: "Content-Encoding") ?? "").lowercased()
-      var inflater: GzipInflater? = nil
-      var compressed = false  // apart from `inflater`, which is mutated while its output goes to `sink`
-      var decided = false
-      var wire: Int64 = 0
-      var bytes: Int64 = 0
-      func sink(_ p: UnsafeRawBufferPointer) throws {
-        guard !p.isEmpty else { return }
-        bytes += Int64(p.count)
-        if bytes > policy.maxDecompressedBytes {
-          throw BulkError.limitExceeded(url: url, limit: .decompressedBytes(policy.maxDecompressedBytes))
+      let arrivals = ByteClock(clock)
+      let started = clock.now
+      let body = response.body
+      // The body under the downloads' watchdog: no byte for `stallTimeout`, or longer than `maxDuration` in all.
+      try await withThrowingTaskGroup(of: Bool.self) { group in
+        group.addTask {
+          try await Self.spool(body, url: url, op: op, encoding: encoding, fd: fd, path: path, policy: policy, arrivals: arrivals)
+          return true
         }
-        if compressed, bytes > 1 << 20, bytes > Int64(policy.maxCompressionRatio) * max(wire, 1) {
-          throw BulkError.limitExceeded(url: url, limit: .compressionRatio(policy.maxCompressionRatio))
-        }
-        try Self.writeFully(fd, p, path: path)
-      }
-      do {
-        for try await buffer in response.body {
-          wire += Int64(buffer.readableBytes)
-          if wire > policy.maxFileBytes { throw BulkError.limitExceeded(url: url, limit: .fileBytes(policy.maxFileBytes)) }
-          try buffer.withUnsafeReadableBytes { p in
-            if !decided, p.count >= 2 {
-              decided = true
-              if (encoding.contains("gzip") || encoding.contains("deflate")), p[0] == 0x1F || p[0] == 0x78 {
-                inflater = GzipInflater()
-                compressed = true
-              }
+        group.addTask {
+          let tick = max(min(policy.stallTimeout / 4, .seconds(1)), .milliseconds(10))
+          while true {
+            try await self.clock.sleep(for: tick)
+            if self.clock.since(started) > policy.maxDuration {
+              throw BulkError.limitExceeded(url: url, limit: .duration(seconds: Int(policy.maxDuration.components.seconds)))
             }
-            if inflater != nil { try inflater!.inflate(p) { try sink($0) } } else { try sink(p) }
+            if arrivals.sinceLast > policy.stallTimeout {
+              throw BulkError.limitExceeded(url: url, limit: .stall(seconds: Int(policy.stallTimeout.components.seconds)))
+            }
           }
         }
-        try inflater?.finish()
-      } catch let e as BulkError {
-        throw e
-      } catch is CancellationError {
-        throw CancellationError()
-      } catch {
-        if Task.isCancelled { throw CancellationError() }
-        throw BulkError.network(operation: op, url: url, message: "reading the response: \(Self.describe(error))")
+        while let done = try await group.next() {
+          if done {
+            group.cancelAll()
+            return
+          }
+        }
       }
       return
+    }
+  }
+
+  /// Streams `body` into `fd`: gzip/deflate decoded (when the header says so and the bytes agree), within the size and
+  /// ratio limits.
+  private static func spool(
+    _ body: HTTPClientResponse.Body, url: String, op: BulkOperation, encoding: String, fd: Int32, path: String,
+    policy: DownloadPolicy, arrivals: ByteClock
+  ) async throws {
+    var inflater: GzipInflater? = nil
+    var compressed = false  // apart from `inflater`, which is mutated while its output goes to `sink`
+    var decided = false
+    var wire: Int64 = 0
+    var bytes: Int64 = 0
+    func sink(_ p: UnsafeRawBufferPointer) throws {
+      guard !p.isEmpty else { return }
+      bytes += Int64(p.count)
+      if bytes > policy.maxDecompressedBytes {
+        throw BulkError.limitExceeded(url: url, limit: .decompressedBytes(policy.maxDecompressedBytes))
+      }
+      if compressed, bytes > 1 << 20, bytes > Int64(policy.maxCompressionRatio) * max(wire, 1) {
+        throw BulkError.limitExceeded(url: url, limit: .compressionRatio(policy.maxCompressionRatio))
+      }
+      try writeFully(fd, p, path: path)
+    }
+    do {
+      for try await buffer in body {
+        arrivals.touch()
+        wire += Int64(buffer.readableBytes)
+        if wire > policy.maxFileBytes { throw BulkError.limitExceeded(url: url, limit: .fileBytes(policy.maxFileBytes)) }
+        try buffer.withUnsafeReadableBytes { p in
+          if !decided, p.count >= 2 {
+            decided = true
+            if encoding.contains("gzip") || encoding.contains("deflate"), p[0] == 0x1F || p[0] == 0x78 {
+              inflater = GzipInflater()
+              compressed = true
+            }
+          }
+          if inflater != nil { try inflater!.inflate(p) { try sink($0) } } else { try sink(p) }
+        }
+      }
+      if Task.isCancelled { throw CancellationError() }
+      try inflater?.finish()
+    } catch let e as BulkError {
+      throw e
+    } catch is CancellationError {
+      throw CancellationError()
+    } catch {
+      if Task.isCancelled { throw CancellationError() }
+      throw BulkError.network(operation: op, url: url, message: "reading the response: \(describe(error))")
     }
   }
 

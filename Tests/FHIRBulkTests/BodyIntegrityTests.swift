@@ -209,6 +209,31 @@ import Testing
     #expect(s.requests(path: "/files/stall").count == 2)
   }
 
+  /// The Group read (streamed like a file, issue 12 item 2) stops at a stalled body instead of holding the export's
+  /// commit forever; its spool file is removed.
+  @Test func c59_aStalledGroupReadStopsAtTheStallLimit() async throws {
+    let s = try await MockServer.start()
+    defer { Task { await s.stop() } }
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    let member = Data(#"{"entity":{"reference":"Patient/p"}},"#.utf8)
+    s.on(
+      "GET", "/fhir/Group/slow",
+      respond: MockResponse(
+        status: 200, body: .trickle(first: Data(#"{"resourceType":"Group","member":["#.utf8), line: member, count: 1, pause: .seconds(120))))
+    let clock = TestClock()
+    let client = makeClient(s, downloadPolicy: policy { $0.stallTimeout = .milliseconds(300) }, clock: clock)
+    do {
+      _ = try await advancingWhileAsleep(clock, by: .milliseconds(100)) {
+        try await client.groupMembers(groupID: "slow", spoolFile: dir.path + "/g.json") { _ in }
+      }
+      Issue.record("expected the stall limit")
+    } catch {
+      #expect(limit(of: error) == .stall(seconds: 0))
+    }
+    #expect(!FileManager.default.fileExists(atPath: dir.path + "/g.json"))
+  }
+
   @Test func c45_gzipBombAndDecompressedSizeAreBounded() async throws {
     let s = try await MockServer.start()
     defer { Task { await s.stop() } }
