@@ -285,18 +285,8 @@ extension BulkClient {
             closeDelimited: declared == nil && !chunked, arrivals: arrivals)
         }
         group.addTask {
-          // The watchdog: no byte for `stallTimeout`, or longer than `maxDuration` in all (the
-          // wait for the response head included).
-          let tick = max(min(policy.stallTimeout / 4, .seconds(1)), .milliseconds(10))
-          while true {
-            try await self.clock.sleep(for: tick)
-            if self.clock.since(started) > policy.maxDuration {
-              throw LimitHit(limit: .duration(seconds: Int(policy.maxDuration.components.seconds)))
-            }
-            if arrivals.sinceLast > policy.stallTimeout {
-              throw LimitHit(limit: .stall(seconds: Int(policy.stallTimeout.components.seconds)))
-            }
-          }
+          // The watchdog (the wait for the response head included).
+          throw LimitHit(limit: try await self.watchdog(started: started, arrivals: arrivals))
         }
         while let next = try await group.next() {
           if let result = next {
@@ -409,12 +399,24 @@ extension BulkClient {
     return BodyResult(bytes: bytes, lines: verifier.lines, sha256: sha)
   }
 
+  /// Returns the limit a body reached: no byte for `stallTimeout`, or longer than `maxDuration` since `started`
+  /// (checked every quarter of the stall limit, at most every second, on the client's clock).
+  func watchdog(started: Duration, arrivals: ByteClock) async throws -> DownloadLimit {
+    let policy = downloadPolicy
+    let tick = max(min(policy.stallTimeout / 4, .seconds(1)), .milliseconds(10))
+    while true {
+      try await clock.sleep(for: tick)
+      if clock.since(started) > policy.maxDuration { return .duration(seconds: Int(policy.maxDuration.components.seconds)) }
+      if arrivals.sinceLast > policy.stallTimeout { return .stall(seconds: Int(policy.stallTimeout.components.seconds)) }
+    }
+  }
+
   static func timeAmount(_ d: Duration) -> TimeAmount {
     let c = d.components
     return .nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
   }
 
-  private static func writeAll(_ fd: Int32, _ p: UnsafeRawBufferPointer, path: String) throws {
+  static func writeAll(_ fd: Int32, _ p: UnsafeRawBufferPointer, path: String) throws {
     guard var base = p.baseAddress else { return }
     var left = p.count
     while left > 0 {

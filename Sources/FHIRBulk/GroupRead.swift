@@ -137,16 +137,7 @@ extension BulkClient {
           return true
         }
         group.addTask {
-          let tick = max(min(policy.stallTimeout / 4, .seconds(1)), .milliseconds(10))
-          while true {
-            try await self.clock.sleep(for: tick)
-            if self.clock.since(started) > policy.maxDuration {
-              throw BulkError.limitExceeded(url: url, limit: .duration(seconds: Int(policy.maxDuration.components.seconds)))
-            }
-            if arrivals.sinceLast > policy.stallTimeout {
-              throw BulkError.limitExceeded(url: url, limit: .stall(seconds: Int(policy.stallTimeout.components.seconds)))
-            }
-          }
+          throw BulkError.limitExceeded(url: url, limit: try await self.watchdog(started: started, arrivals: arrivals))
         }
         while let done = try await group.next() {
           if done {
@@ -179,7 +170,7 @@ extension BulkClient {
       if compressed, bytes > 1 << 20, bytes > Int64(policy.maxCompressionRatio) * max(wire, 1) {
         throw BulkError.limitExceeded(url: url, limit: .compressionRatio(policy.maxCompressionRatio))
       }
-      try writeFully(fd, p, path: path)
+      try writeAll(fd, p, path: path)
     }
     do {
       for try await buffer in body {
@@ -206,20 +197,6 @@ extension BulkClient {
     } catch {
       if Task.isCancelled { throw CancellationError() }
       throw BulkError.network(operation: op, url: url, message: "reading the response: \(describe(error))")
-    }
-  }
-
-  private static func writeFully(_ fd: Int32, _ p: UnsafeRawBufferPointer, path: String) throws {
-    guard var base = p.baseAddress else { return }
-    var left = p.count
-    while left > 0 {
-      let n = write(fd, base, left)
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw BulkError.io(path: path, message: String(cString: strerror(errno)))
-      }
-      base += n
-      left -= n
     }
   }
 }
