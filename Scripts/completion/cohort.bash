@@ -196,13 +196,13 @@ _cohort_server() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|list|show|remove|rename|check)
+    add|list|show|set|remove|rename|check)
         # Offer subcommand argument completions
         "_cohort_server_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add list show remove rename check' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add list show set remove rename check' -- "${cur}"))
         ;;
     esac
 }
@@ -211,7 +211,7 @@ _cohort_server_add() {
     repeating_flags=()
     non_repeating_flags=(-h --help)
     repeating_options=()
-    non_repeating_options=(--auth --token-env --token-file --kickoff --client-id --key --alg --kid --scope --token-url)
+    non_repeating_options=(--auth --token-env --token-file --kickoff --client-id --key --alg --kid --scope --token-url --connect-timeout)
     __cohort_offer_flags_options 2
 
     # Offer option value completions
@@ -246,6 +246,9 @@ _cohort_server_add() {
         return
         ;;
     '--token-url')
+        return
+        ;;
+    '--connect-timeout')
         return
         ;;
     esac
@@ -286,6 +289,33 @@ _cohort_server_show() {
     case "${positional_number}" in
     1)
         __cohort_add_completions -W "$(__cohort_custom_complete ---completion server show -- positional@0 "${COMP_CWORD}" "$(__cohort_cursor_index_in_current_word)")"
+        return
+        ;;
+    esac
+}
+
+_cohort_server_set() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(--connect-timeout --kickoff)
+    __cohort_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect-timeout')
+        return
+        ;;
+    '--kickoff')
+        __cohort_add_completions -W 'get'$'\n''post'
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __cohort_add_completions -W "$(__cohort_custom_complete ---completion server set -- positional@0 "${COMP_CWORD}" "$(__cohort_cursor_index_in_current_word)")"
         return
         ;;
     esac

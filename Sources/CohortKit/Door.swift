@@ -29,6 +29,7 @@ extension Workspace {
   public func servers() throws -> [ServerRecord] { try opened.servers() }
   public func server(named name: String) throws -> ServerRecord { try opened.server(named: name) }
   public func addServer(_ server: ServerRecord) throws { try opened.addServer(server) }
+  public func updateServer(_ server: ServerRecord) throws { try opened.updateServer(server) }
   public func removeServer(named name: String) throws { try opened.removeServer(named: name) }
   public func renameServer(_ old: String, to new: String) throws { try opened.renameServer(old, to: new) }
 

@@ -25,7 +25,19 @@ enum KickoffMethodArgument: String, ExpressibleByArgument, CaseIterable {
 struct ServerCommand: ParsableCommand, ReplayedFromRecord {
   static let configuration = CommandConfiguration(
     commandName: "server", abstract: "Register and inspect FHIR servers.",
-    subcommands: [ServerAdd.self, ServerList.self, ServerShow.self, ServerRemove.self, ServerRename.self, ServerCheck.self])
+    subcommands: [
+      ServerAdd.self, ServerList.self, ServerShow.self, ServerSet.self, ServerRemove.self, ServerRename.self,
+      ServerCheck.self,
+    ])
+
+  /// The range `--connect-timeout` accepts, in seconds.
+  static let connectTimeouts: ClosedRange<Double> = 0.1...600
+
+  static func validateConnectTimeout(_ seconds: Double?) throws {
+    if let seconds, !connectTimeouts.contains(seconds) {
+      throw ValidationError("--connect-timeout is in seconds, from 0.1 to 600 (default 5)")
+    }
+  }
 }
 
 struct ServerAdd: ShellCommand {
@@ -45,8 +57,13 @@ struct ServerAdd: ShellCommand {
   @Option(help: "Key id (kid) registered with the server.") var kid: String?
   @Option(help: "Scopes to request (default system/*.rs).") var scope: String?
   @Option(name: .customLong("token-url"), help: "Token endpoint (default: from .well-known/smart-configuration).") var tokenURL: String?
+  @Option(
+    name: .customLong("connect-timeout"),
+    help: "Seconds to wait for a connection before reporting the server unreachable (default 5).")
+  var connectTimeout: Double?
 
   func validate() throws {
+    try ServerCommand.validateConnectTimeout(connectTimeout)
     if tokenEnv != nil && tokenFile != nil {
       throw ValidationError("give either --token-env or --token-file, not both")
     }
@@ -73,7 +90,8 @@ struct ServerAdd: ShellCommand {
       ServerRecord(
         name: name, baseURL: base, authKind: auth, tokenEnv: tokenEnv,
         tokenFile: tokenFile.map { Workspace.absolutePath($0) }, clientID: clientID, keyPath: keyPath,
-        keyAlg: alg, keyID: kid, scope: scope, tokenURL: tokenURL, kickoffMethod: kickoff.rawValue))
+        keyAlg: alg, keyID: kid, scope: scope, tokenURL: tokenURL, kickoffMethod: kickoff.rawValue,
+        connectTimeout: connectTimeout))
     if let keyPath, let warning = Keys.permissionWarning(path: keyPath) { session.warn(warning) }
     session.note("added server \(name) → \(base)")
   }
@@ -100,7 +118,10 @@ struct ServerShow: ShellCommand {
 
   @MainActor func execute(in session: Session) async throws {
     let s = try session.open(create: false).server(named: name)
-    var rows: [[String]] = [["name", s.name], ["url", s.baseURL], ["auth", s.authKind.rawValue], ["kickoff", s.kickoffMethod]]
+    var rows: [[String]] = [
+      ["name", s.name], ["url", s.baseURL], ["auth", s.authKind.rawValue], ["kickoff", s.kickoffMethod],
+      ["connect-timeout", ServerShow.seconds(s.connectTimeout ?? 5) + (s.connectTimeout == nil ? " (default)" : "")],
+    ]
     if let env = s.tokenEnv {
       let set = (session.environment[env] ?? "").isEmpty ? "not set" : "set"
       rows.append(["token", "from environment variable \(env) (\(set))"])
@@ -116,6 +137,44 @@ struct ServerShow: ShellCommand {
     if let v = s.tokenURL { rows.append(["token-url", v]) }
     rows.append(["created", s.createdAt])
     session.emit(Table(columns: ["field", "value"], rows: rows), format: output.format)
+  }
+}
+
+extension ServerShow {
+  static func seconds(_ value: Double) -> String {
+    (value.rounded() == value ? String(Int(value)) : String(value)) + " s"
+  }
+}
+
+struct ServerSet: ShellCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "set", abstract: "Change a server's connection settings (its cohorts and their history stay).")
+  @Argument(help: "Server name.", completion: .serverName) var name: String
+  @Option(
+    name: .customLong("connect-timeout"),
+    help: "Seconds to wait for a connection before reporting the server unreachable (default 5).")
+  var connectTimeout: Double?
+  @Option(help: "Kick-off method: get or post (a Parameters body).") var kickoff: KickoffMethodArgument?
+
+  func validate() throws {
+    try ServerCommand.validateConnectTimeout(connectTimeout)
+    if connectTimeout == nil && kickoff == nil { throw ValidationError("nothing to change: give --connect-timeout or --kickoff") }
+  }
+
+  @MainActor func execute(in session: Session) async throws {
+    let kit = try session.open(create: false)
+    var server = try kit.server(named: name)
+    var changed: [String] = []
+    if let connectTimeout {
+      server.connectTimeout = connectTimeout
+      changed.append("connect timeout \(ServerShow.seconds(connectTimeout))")
+    }
+    if let kickoff {
+      server.kickoffMethod = kickoff.rawValue
+      changed.append("kick-off \(kickoff.rawValue.uppercased())")
+    }
+    try kit.updateServer(server)
+    session.note("server \(name): \(changed.joined(separator: ", "))")
   }
 }
 

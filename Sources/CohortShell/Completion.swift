@@ -41,7 +41,7 @@ enum Completion {
       all = names(session) { try $0.cohorts().map(\.name) }
     } else if words.count == 1, words[0] == "sql" {
       all = names(session) { try $0.cohorts().map(\.name) }
-    } else if words.count == 2, words[0] == "server", cohortSubcommandsTakingName.union(["check"]).contains(words[1]) {
+    } else if words.count == 2, words[0] == "server", cohortSubcommandsTakingName.union(["check", "set"]).contains(words[1]) {
       all = names(session) { try $0.servers().map(\.name) }
     } else {
       all = []

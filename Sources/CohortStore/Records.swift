@@ -26,13 +26,15 @@ public struct ServerRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
   public var tokenURL: String?
   /// `get` (default) or `post`.
   public var kickoffMethod: String
+  /// Seconds to wait for a connection to the server (v9); nil = the default (5 s).
+  public var connectTimeout: Double?
   public var createdAt: String
 
   public init(
     name: String, baseURL: String, authKind: AuthKind = .none, tokenEnv: String? = nil,
     tokenFile: String? = nil, clientID: String? = nil, keyPath: String? = nil, keyAlg: String? = nil,
     keyID: String? = nil, scope: String? = nil, tokenURL: String? = nil, kickoffMethod: String = "get",
-    createdAt: String = isoNow()
+    connectTimeout: Double? = nil, createdAt: String = isoNow()
   ) {
     self.name = name
     self.baseURL = baseURL
@@ -46,6 +48,7 @@ public struct ServerRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     self.scope = scope
     self.tokenURL = tokenURL
     self.kickoffMethod = kickoffMethod
+    self.connectTimeout = connectTimeout
     self.createdAt = createdAt
   }
 
@@ -62,6 +65,7 @@ public struct ServerRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     case scope
     case tokenURL = "token_url"
     case kickoffMethod = "kickoff_method"
+    case connectTimeout = "connect_timeout"
     case createdAt = "created_at"
   }
 }

@@ -31,6 +31,14 @@ public enum Names {
 }
 
 extension Store {
+  /// Registers the "v9-connect-timeout" migration (after "v8-staged-members"): a server's connect timeout in seconds
+  /// (`server add --connect-timeout`, `server set`); NULL = the default.
+  static func registerV9(_ migrator: inout DatabaseMigrator) {
+    migrator.registerMigration("v9-connect-timeout") { db in
+      try db.execute(sql: "ALTER TABLE servers ADD COLUMN connect_timeout REAL")
+    }
+  }
+
   /// "no server named 'x' — did you mean …? (known: …)": the error lists what exists.
   static func notFound(_ kind: String, _ name: String, _ db: Database) throws -> StoreError {
     let table = kind == "server" ? "servers" : "cohorts"

@@ -9,7 +9,7 @@ public final class Store: Sendable {
 
   /// The migrations this binary knows, in order. Never edit a shipped migration: add a new one.
   public static let knownMigrations = ["v1-registry", "v2-exports", "v3-index", "v4-jobs", "v5-staging", "v6-commit", "v7-membership",
-    "v8-staged-members",
+    "v8-staged-members", "v9-connect-timeout",
   ]
 
   /// Opens (and creates or migrates) the database at `path`.
@@ -196,6 +196,7 @@ public final class Store: Sendable {
     registerV6(&migrator)
     registerV7(&migrator)
     registerV8(&migrator)
+    registerV9(&migrator)
     return migrator
   }
 }

@@ -86,6 +86,7 @@ public final class BulkClient: Sendable {
 
   /// The default connect timeout: a refused or unroutable server is reported within seconds.
   public static let defaultConnectTimeout: TimeAmount = .seconds(5)
+  public static let defaultConnectTimeoutSeconds = 5.0
 
   /// A process-wide client configured for Bulk Data (`configuration()`). Never shut down.
   public static let defaultHTTPClient: HTTPClient = HTTPClient(
@@ -108,6 +109,11 @@ public final class BulkClient: Sendable {
 
   private static let sharedClients = Locked<[Int64: HTTPClient]>([:])
 
+  /// The process-wide client for a connect timeout in seconds (a server's setting); never shut down.
+  public static func sharedHTTPClient(connectTimeoutSeconds seconds: Double) -> HTTPClient {
+    sharedHTTPClient(connectTimeout: .milliseconds(Int64((seconds * 1000).rounded())))
+  }
+
   /// A process-wide client per connect timeout (for per-server timeouts); never shut down.
   public static func sharedHTTPClient(connectTimeout: TimeAmount) -> HTTPClient {
     if connectTimeout == defaultConnectTimeout { return defaultHTTPClient }
@@ -118,6 +124,9 @@ public final class BulkClient: Sendable {
       return c
     }
   }
+
+  /// The HTTP client its requests go through (its connect timeout is the server's).
+  public var httpClient: HTTPClient { http }
 
   public init(
     endpoint: BulkEndpoint, httpClient: HTTPClient = BulkClient.defaultHTTPClient,

@@ -1,4 +1,5 @@
 import CohortTestSupport
+import FHIRBulk
 import Foundation
 import Testing
 
@@ -66,6 +67,40 @@ import Testing
     #expect(h.stderr.contains("a FHIR id is 1–64 characters"))
     #expect(try await h.run("server add q https://x --auth bearer") == ExitStatus.usage)
     #expect(h.stderr.contains("--token-env"))
+  }
+
+  /// Issue 12 item 4: the connect timeout is per server — set at `server add`, changed by `server set`, shown by
+  /// `server show`, and the export's HTTP client connects with it.
+  @Test func connectTimeoutIsPerServer() async throws {
+    let h = try Harness()
+    #expect(try await h.run("server add slow https://slow.example/r4 --connect-timeout 2.5") == 0)
+    #expect(try await h.run("server add plain https://plain.example/r4") == 0)
+    #expect(try await h.run("server show slow --format csv") == 0)
+    #expect(h.stdout.contains("connect-timeout,2.5 s\n"))
+    #expect(try await h.run("server show plain --format csv") == 0)
+    #expect(h.stdout.contains("connect-timeout,5 s (default)\n"))
+    let kit = try h.shell.session.open(create: false)
+    // The export's client goes through the process-wide HTTP client configured with the server's timeout.
+    func connectTimeout(_ name: String) throws -> Double {
+      let server = try kit.server(named: name)
+      let timeout = ClientFactory.connectTimeout(for: server)
+      let client = try ClientFactory(environment: [:]).client(for: server, events: { _ in })
+      #expect(client.httpClient === BulkClient.sharedHTTPClient(connectTimeoutSeconds: timeout))
+      #expect((client.httpClient === BulkClient.defaultHTTPClient) == (timeout == 5))
+      return timeout
+    }
+    #expect(try connectTimeout("slow") == 2.5)
+    #expect(try connectTimeout("plain") == 5)
+    #expect(try await h.run("server set plain --connect-timeout 30 --kickoff post") == 0)
+    #expect(h.stderr.contains("server plain: connect timeout 30 s, kick-off POST"))
+    #expect(try connectTimeout("plain") == 30)
+    #expect(try kit.server(named: "plain").kickoffMethod == "post")
+    #expect(try await h.run("server set plain") == ExitStatus.usage)
+    #expect(h.stderr.contains("nothing to change"))
+    #expect(try await h.run("server set plain --connect-timeout 0") == ExitStatus.usage)
+    #expect(h.stderr.contains("from 0.1 to 600"))
+    #expect(try await h.run("server set nope --connect-timeout 3") == 1)
+    #expect(h.stderr.contains("no server named 'nope'"))
   }
 
   @Test func tokensAreNeverStoredOnlyWhereTheyAre() async throws {

@@ -51,6 +51,14 @@ public struct ClientFactory: Sendable {
     let endpoint = BulkEndpoint(
       baseURL: server.baseURL, kickoffMethod: server.kickoffMethod == "post" ? .post : .get,
       auth: try tokenProvider(for: server), userAgent: userAgent)
-    return BulkClient(endpoint: endpoint, pollPolicy: pollPolicy, downloadPolicy: downloadPolicy, events: events)
+    return BulkClient(
+      endpoint: endpoint, httpClient: BulkClient.sharedHTTPClient(connectTimeoutSeconds: Self.connectTimeout(for: server)),
+      pollPolicy: pollPolicy,
+      downloadPolicy: downloadPolicy, events: events)
+  }
+
+  /// The server's connect timeout in seconds (`server add|set --connect-timeout`; 5 s if not set).
+  public static func connectTimeout(for server: ServerRecord) -> Double {
+    server.connectTimeout ?? BulkClient.defaultConnectTimeoutSeconds
   }
 }

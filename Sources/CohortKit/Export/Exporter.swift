@@ -250,7 +250,7 @@ public final class Exporter: Sendable {
     var endpoint = client.endpoint
     endpoint.allowedOrigins += options.allowOrigins
     let observed = BulkClient(
-      endpoint: endpoint, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy, events: sink)
+      endpoint: endpoint, httpClient: client.httpClient, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy, events: sink)
     let stager = Stager(store: store, exportID: exportID, cohortFolder: workspace.cohortFolder(cohort.name))
     var jobs = try store.jobs(exportID: exportID)
     // Kick-off log records name the server's software: hand over what was read, or read it (best effort).
@@ -346,7 +346,9 @@ public final class Exporter: Sendable {
       parameters.patients = patients.sorted().map { "Patient/" + $0 }
       var endpoint = client.endpoint
       endpoint.kickoffMethod = .post
-      jobClient = BulkClient(endpoint: endpoint, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy, events: sink)
+      jobClient = BulkClient(
+        endpoint: endpoint, httpClient: client.httpClient, pollPolicy: client.pollPolicy,
+        downloadPolicy: client.downloadPolicy, events: sink)
       jobClient.remember(client.knownCapabilities)
     }
     let folder = workspace.cohortFolder(cohort.name) + "/" + export.folderName + (job.subfolder.isEmpty ? "" : "/" + job.subfolder)
