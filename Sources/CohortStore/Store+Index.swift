@@ -146,22 +146,9 @@ extension Store {
     let insert = try db.makeStatement(sql: "INSERT INTO staged_members (export_id, patient) VALUES (?, ?)")
     let s = insert.sqliteStatement
     sqlite3_bind_int64(s, 1, exportID)
-    for var patient in patients {
-      let code = patient.withUTF8 { utf8 in
-        utf8.withMemoryRebound(to: CChar.self) { chars in
-          if let base = chars.baseAddress {
-            _ = sqlite3_bind_text(s, 2, base, Int32(chars.count), SQLITE_TRANSIENT_)
-          } else {
-            _ = sqlite3_bind_text(s, 2, "", 0, SQLITE_TRANSIENT_)
-          }
-          defer { sqlite3_reset(s) }
-          return sqlite3_step(s)
-        }
-      }
-      guard code == SQLITE_DONE else {
-        throw DatabaseError(
-          resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-      }
+    for patient in patients {
+      Store.bindText(s, 2, patient)
+      try stepInsert(s, db)
     }
   }
 

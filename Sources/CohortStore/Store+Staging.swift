@@ -473,11 +473,11 @@ struct Stager {
     sqlite3_bind_int64(s, 1, exportID)
     sqlite3_bind_int64(s, 2, sfid)
     sqlite3_bind_int64(s, 3, tid)
-    bindText(s, 4, entry.id)
+    Store.bindText(s, 4, entry.id)
     if Store.decodeHex32(entry.hash, into: &hashBytes) {
       hashBytes.withUnsafeBytes { raw in _ = sqlite3_bind_blob(s, 5, raw.baseAddress, 16, SQLITE_TRANSIENT_) }
     } else {
-      bindText(s, 5, entry.hash)
+      Store.bindText(s, 5, entry.hash)
     }
     if let lastUpdated = entry.lastUpdated {
       if let key = Store.instantKey(lastUpdated) {
@@ -485,7 +485,7 @@ struct Stager {
       } else {
         sqlite3_bind_null(s, 6)
       }
-      bindText(s, 7, lastUpdated)
+      Store.bindText(s, 7, lastUpdated)
     } else {
       sqlite3_bind_null(s, 6)
       sqlite3_bind_null(s, 7)
@@ -495,20 +495,18 @@ struct Stager {
     sqlite3_bind_int64(s, 10, lastFileID)
     sqlite3_bind_int64(s, 11, entry.offset)
     sqlite3_bind_int64(s, 12, Int64(entry.length))
-    let code = sqlite3_step(s)
-    sqlite3_reset(s)
-    guard code == SQLITE_DONE else {
-      throw DatabaseError(
-        resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-    }
+    try Store.stepInsert(s, db)
     count += 1
   }
 
   private func bindOptional(_ s: OpaquePointer?, _ index: Int32, _ text: String?) {
-    if let text { bindText(s, index, text) } else { sqlite3_bind_null(s, index) }
+    if let text { Store.bindText(s, index, text) } else { sqlite3_bind_null(s, index) }
   }
+}
 
-  private func bindText(_ s: OpaquePointer?, _ index: Int32, _ text: String) {
+extension Store {
+  /// Binds `text` to parameter `index` of a prepared statement, copied by SQLite (no per-row argument array).
+  static func bindText(_ s: OpaquePointer?, _ index: Int32, _ text: String) {
     var text = text
     text.withUTF8 { utf8 in
       if let base = utf8.baseAddress, utf8.count > 0 {
@@ -518,6 +516,16 @@ struct Stager {
       } else {
         _ = sqlite3_bind_text(s, index, "", 0, SQLITE_TRANSIENT_)
       }
+    }
+  }
+
+  /// Runs a bound INSERT statement once and resets it; a failure is thrown as GRDB's `DatabaseError`.
+  static func stepInsert(_ s: OpaquePointer?, _ db: Database) throws {
+    let code = sqlite3_step(s)
+    sqlite3_reset(s)
+    guard code == SQLITE_DONE else {
+      throw DatabaseError(
+        resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
     }
   }
 }

@@ -502,6 +502,27 @@ public final class BulkClient: Sendable {
     _ op: BulkOperation, method: HTTPMethod, url: String, accept: String, extra: [(String, String)] = [],
     body: Data? = nil, contentType: String? = nil
   ) async throws -> Reply {
+    let (response, finalURL) = try await send(
+      op, method: method, url: url, accept: accept, extra: extra, body: body, contentType: contentType)
+    let collected: ByteBuffer
+    do {
+      collected = try await response.body.collect(upTo: Self.smallBodyLimit)
+    } catch is CancellationError {
+      throw CancellationError()
+    } catch {
+      throw BulkError.network(operation: op, url: url, message: "reading the response: \(Self.describe(error))")
+    }
+    let decoded = try Self.decodeSmallBody(Data(collected.readableBytesView), headers: response.headers, op: op)
+    return Reply(status: Int(response.status.code), headers: response.headers, body: decoded, url: finalURL)
+  }
+
+  /// Sends one request with the server's headers (only where credentials may go) and its access token, renewing the
+  /// token once when the server answers 401 (C10). The response's body is the caller's to read (a 401 that led to a
+  /// renewal is drained here).
+  func send(
+    _ op: BulkOperation, method: HTTPMethod, url: String, accept: String, extra: [(String, String)] = [],
+    body: Data? = nil, contentType: String? = nil
+  ) async throws -> (HTTPClientResponse, String) {
     var tok = try await token(forceRenew: false, for: op)
     var renewed = false
     let mayCarryCredentials = endpoint.tokenPolicy.allows(url)
@@ -514,24 +535,14 @@ public final class BulkClient: Sendable {
       let (response, finalURL) = try await perform(
         op, method: method, url: url, headers: headers, token: tok, body: body,
         timeout: Self.requestTimeout)
-      let status = Int(response.status.code)
-      let collected: ByteBuffer
-      do {
-        collected = try await response.body.collect(upTo: Self.smallBodyLimit)
-      } catch is CancellationError {
-        throw CancellationError()
-      } catch {
-        throw BulkError.network(operation: op, url: url, message: "reading the response: \(Self.describe(error))")
-      }
-      let body = try Self.decodeSmallBody(Data(collected.readableBytesView), headers: response.headers, op: op)
-      let reply = Reply(status: status, headers: response.headers, body: body, url: finalURL)
-      if status == 401, endpoint.auth != nil, !renewed {
+      if response.status.code == 401, endpoint.auth != nil, !renewed {
+        _ = try? await response.body.collect(upTo: Self.smallBodyLimit)
         renewed = true
         tok = try await token(forceRenew: true, for: op)
         emit(.retry(reason: "\(op.rawValue) answered HTTP 401; renewed the access token", after: .zero))
         continue
       }
-      return reply
+      return (response, finalURL)
     }
   }
 

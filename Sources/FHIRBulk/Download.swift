@@ -90,7 +90,58 @@ final class ByteClock: Sendable {
   }
 }
 
-private struct LimitHit: Error { var limit: DownloadLimit }
+struct LimitHit: Error { var limit: DownloadLimit }
+
+/// A response body as its buffers arrive: counted on the wire (`maxFileBytes`), decoded when its first bytes are gzip
+/// (1F 8B) or zlib (78 xx) — whatever the headers say: NDJSON and JSON never start with them, and a body the HTTP
+/// client already decoded does not — and bounded in decoded size and compression ratio. Shared by file downloads
+/// and the Group read; throws `LimitHit`, and the inflater's errors (`NDJSONError.gzip`).
+struct BodyDecoder {
+  let policy: DownloadPolicy
+  private var inflater: GzipInflater?
+  private var decided = false
+  /// Bytes received (compressed, if the body is).
+  private(set) var wire: Int64 = 0
+  /// Bytes decoded so far.
+  private(set) var bytes: Int64 = 0
+
+  init(policy: DownloadPolicy) { self.policy = policy }
+
+  var isCompressed: Bool { inflater != nil }
+
+  /// Decodes one buffer, handing the decoded bytes to `out` (each buffer valid only during the call).
+  mutating func feed(_ p: UnsafeRawBufferPointer, _ out: (UnsafeRawBufferPointer) throws -> Void) throws {
+    wire += Int64(p.count)
+    if wire > policy.maxFileBytes { throw LimitHit(limit: .fileBytes(policy.maxFileBytes)) }
+    if !decided, p.count >= 2 {
+      decided = true
+      if (p[0] == 0x1F && p[1] == 0x8B) || (p[0] == 0x78 && (UInt16(p[0]) << 8 | UInt16(p[1])) % 31 == 0) {
+        inflater = GzipInflater()
+      }
+    }
+    let (policy, wire) = (self.policy, self.wire)
+    var total = bytes
+    defer { bytes = total }
+    func deliver(_ chunk: UnsafeRawBufferPointer, compressed: Bool) throws {
+      guard !chunk.isEmpty else { return }
+      total += Int64(chunk.count)
+      if total > policy.maxDecompressedBytes { throw LimitHit(limit: .decompressedBytes(policy.maxDecompressedBytes)) }
+      if compressed, total > 1 << 20, total > Int64(policy.maxCompressionRatio) * max(wire, 1) {
+        throw LimitHit(limit: .compressionRatio(policy.maxCompressionRatio))
+      }
+      try out(chunk)
+    }
+    // Copies of an inflater share its stream: the copy leaves `self` free for the closure.
+    if var inflater {
+      try inflater.inflate(p) { try deliver($0, compressed: true) }
+    } else {
+      try deliver(p, compressed: false)
+    }
+  }
+
+  /// Throws when a compressed body ended inside a gzip member.
+  func finish() throws { try inflater?.finish() }
+}
 
 private struct BodyResult: Sendable {
   var bytes: Int64
@@ -311,54 +362,31 @@ extension BulkClient {
     let policy = downloadPolicy
     var hasher = SHA256()
     var verifier = LineVerifier(type: type, requireID: requireID, maxLineLength: policy.maxLineLength)
-    var inflater: GzipInflater? = nil
-    var decided = false
-    var wire: Int64 = 0
-    var bytes: Int64 = 0
+    var decoder = BodyDecoder(policy: policy)
     var lastByte: UInt8 = 0x0A
     var nextProgress = policy.progressEvery
-
-    func sink(_ p: UnsafeRawBufferPointer, compressed: Bool) throws {
-      guard !p.isEmpty else { return }
-      bytes += Int64(p.count)
-      if bytes > policy.maxDecompressedBytes { throw LimitHit(limit: .decompressedBytes(policy.maxDecompressedBytes)) }
-      if compressed, bytes > 1 << 20, bytes > Int64(policy.maxCompressionRatio) * max(wire, 1) {
-        throw LimitHit(limit: .compressionRatio(policy.maxCompressionRatio))
-      }
-      hasher.update(bufferPointer: p)
-      try verifier.feed(p)
-      try Self.writeAll(fd, p, path: tempPath)
-      lastByte = p[p.count - 1]
-    }
 
     do {
       for try await buffer in body {
         arrivals.touch()
-        wire += Int64(buffer.readableBytes)
-        if wire > policy.maxFileBytes { throw LimitHit(limit: .fileBytes(policy.maxFileBytes)) }
         try buffer.withUnsafeReadableBytes { p in
-          if !decided, p.count >= 2 {
-            decided = true
-            // gzip (1F 8B) or zlib (78 xx) bytes are decoded whatever the headers say: NDJSON never
-            // starts with them, and a body the HTTP client already decoded does not.
-            if (p[0] == 0x1F && p[1] == 0x8B) || (p[0] == 0x78 && (UInt16(p[0]) << 8 | UInt16(p[1])) % 31 == 0) {
-              inflater = GzipInflater()
-            }
-          }
-          if inflater != nil {
-            try inflater!.inflate(p) { out in try sink(out, compressed: true) }
-          } else {
-            try sink(p, compressed: false)
+          try decoder.feed(p) { out in
+            hasher.update(bufferPointer: out)
+            try verifier.feed(out)
+            try Self.writeAll(fd, out, path: tempPath)
+            lastByte = out[out.count - 1]
           }
         }
+        let bytes = decoder.bytes
         if bytes >= nextProgress {
           nextProgress = bytes + policy.progressEvery
           emit(.downloadProgress(url: url, bytes: bytes))
         }
       }
-      if let inflater {
+      let wire = decoder.wire
+      if decoder.isCompressed {
         do {
-          try inflater.finish()
+          try decoder.finish()
         } catch {
           throw AttemptFailure.transport(
             .network(operation: .download, url: url, message: "the compressed body ended early after \(wire) bytes"))
@@ -368,7 +396,7 @@ extension BulkClient {
         throw AttemptFailure.transport(
           .network(operation: .download, url: url, message: "body of \(wire) bytes, Content-Length \(declaredLength)"))
       }
-      if closeDelimited, bytes > 0, lastByte != 0x0A {
+      if closeDelimited, decoder.bytes > 0, lastByte != 0x0A {
         // Without Content-Length or chunked encoding only the connection's close ends the body:
         // a close in the middle of a line is a cut, not an end.
         throw AttemptFailure.transport(
@@ -393,10 +421,10 @@ extension BulkClient {
     } catch {
       if Task.isCancelled { throw CancellationError() }
       throw AttemptFailure.transport(
-        .network(operation: .download, url: url, message: "body interrupted after \(wire) bytes: \(Self.describe(error))"))
+        .network(operation: .download, url: url, message: "body interrupted after \(decoder.wire) bytes: \(Self.describe(error))"))
     }
     let sha = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-    return BodyResult(bytes: bytes, lines: verifier.lines, sha256: sha)
+    return BodyResult(bytes: decoder.bytes, lines: verifier.lines, sha256: sha)
   }
 
   /// Returns the limit a body reached: no byte for `stallTimeout`, or longer than `maxDuration` since `started`

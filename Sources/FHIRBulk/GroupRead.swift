@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import CohortBasics
 import Foundation
 import NDJSON
-import NIOHTTP1
 
 #if canImport(Glibc)
   import Glibc
@@ -99,97 +98,55 @@ extension BulkClient {
   /// GETs `url` into the file at `path`, streamed (gzip/deflate decoded, within the download limits), renewing the
   /// access token once on 401 like `exchange`. Any status but 200 is thrown as the server's error.
   func fetch(_ op: BulkOperation, url: String, accept: String, toFile path: String) async throws {
-    var tok = try await token(forceRenew: false, for: op)
-    var renewed = false
-    let mayCarryCredentials = endpoint.tokenPolicy.allows(url)
     let policy = downloadPolicy
-    while true {
-      var headers = HTTPHeaders()
-      headers.add(name: "Accept", value: accept)
-      headers.add(name: "Accept-Encoding", value: "gzip, deflate")
-      if mayCarryCredentials { for (k, v) in endpoint.extraHeaders { headers.add(name: k, value: v) } }
-      let (response, finalURL) = try await perform(
-        op, method: .GET, url: url, headers: headers, token: tok, body: nil, timeout: Self.requestTimeout)
-      let status = Int(response.status.code)
-      guard status == 200 else {
-        let collected = try? await response.body.collect(upTo: 1 << 20)
-        let body = try Self.decodeSmallBody(
-          collected.map { Data($0.readableBytesView) } ?? Data(), headers: response.headers, op: op)
-        if status == 401, endpoint.auth != nil, !renewed {
-          renewed = true
-          tok = try await token(forceRenew: true, for: op)
-          emit(.retry(reason: "\(op.rawValue) answered HTTP 401; renewed the access token", after: .zero))
-          continue
-        }
-        throw serverError(op, Reply(status: status, headers: response.headers, body: body, url: finalURL))
+    let (response, finalURL) = try await send(
+      op, method: .GET, url: url, accept: accept, extra: [("Accept-Encoding", "gzip, deflate")])
+    let status = Int(response.status.code)
+    guard status == 200 else {
+      let collected = try? await response.body.collect(upTo: 1 << 20)
+      let body = try Self.decodeSmallBody(
+        collected.map { Data($0.readableBytesView) } ?? Data(), headers: response.headers, op: op)
+      throw serverError(op, Reply(status: status, headers: response.headers, body: body, url: finalURL))
+    }
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw BulkError.io(path: path, message: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    let arrivals = ByteClock(clock)
+    let started = clock.now
+    let body = response.body
+    // The body under the downloads' watchdog: no byte for `stallTimeout`, or longer than `maxDuration` in all.
+    try await withThrowingTaskGroup(of: Bool.self) { group in
+      group.addTask {
+        try await Self.spool(body, url: url, op: op, fd: fd, path: path, policy: policy, arrivals: arrivals)
+        return true
       }
-      let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-      guard fd >= 0 else { throw BulkError.io(path: path, message: String(cString: strerror(errno))) }
-      defer { close(fd) }
-      let encoding = (response.headers.first(name: "Content-Encoding") ?? "").lowercased()
-      let arrivals = ByteClock(clock)
-      let started = clock.now
-      let body = response.body
-      // The body under the downloads' watchdog: no byte for `stallTimeout`, or longer than `maxDuration` in all.
-      try await withThrowingTaskGroup(of: Bool.self) { group in
-        group.addTask {
-          try await Self.spool(body, url: url, op: op, encoding: encoding, fd: fd, path: path, policy: policy, arrivals: arrivals)
-          return true
-        }
-        group.addTask {
-          throw BulkError.limitExceeded(url: url, limit: try await self.watchdog(started: started, arrivals: arrivals))
-        }
-        while let done = try await group.next() {
-          if done {
-            group.cancelAll()
-            return
-          }
+      group.addTask {
+        throw BulkError.limitExceeded(url: url, limit: try await self.watchdog(started: started, arrivals: arrivals))
+      }
+      while let done = try await group.next() {
+        if done {
+          group.cancelAll()
+          return
         }
       }
-      return
     }
   }
 
-  /// Streams `body` into `fd`: gzip/deflate decoded (when the header says so and the bytes agree), within the size and
-  /// ratio limits.
+  /// Streams `body` into `fd`, decoded and bounded like a file download (`BodyDecoder`).
   private static func spool(
-    _ body: HTTPClientResponse.Body, url: String, op: BulkOperation, encoding: String, fd: Int32, path: String,
-    policy: DownloadPolicy, arrivals: ByteClock
+    _ body: HTTPClientResponse.Body, url: String, op: BulkOperation, fd: Int32, path: String, policy: DownloadPolicy,
+    arrivals: ByteClock
   ) async throws {
-    var inflater: GzipInflater? = nil
-    var compressed = false  // apart from `inflater`, which is mutated while its output goes to `sink`
-    var decided = false
-    var wire: Int64 = 0
-    var bytes: Int64 = 0
-    func sink(_ p: UnsafeRawBufferPointer) throws {
-      guard !p.isEmpty else { return }
-      bytes += Int64(p.count)
-      if bytes > policy.maxDecompressedBytes {
-        throw BulkError.limitExceeded(url: url, limit: .decompressedBytes(policy.maxDecompressedBytes))
-      }
-      if compressed, bytes > 1 << 20, bytes > Int64(policy.maxCompressionRatio) * max(wire, 1) {
-        throw BulkError.limitExceeded(url: url, limit: .compressionRatio(policy.maxCompressionRatio))
-      }
-      try writeAll(fd, p, path: path)
-    }
+    var decoder = BodyDecoder(policy: policy)
     do {
       for try await buffer in body {
         arrivals.touch()
-        wire += Int64(buffer.readableBytes)
-        if wire > policy.maxFileBytes { throw BulkError.limitExceeded(url: url, limit: .fileBytes(policy.maxFileBytes)) }
-        try buffer.withUnsafeReadableBytes { p in
-          if !decided, p.count >= 2 {
-            decided = true
-            if encoding.contains("gzip") || encoding.contains("deflate"), p[0] == 0x1F || p[0] == 0x78 {
-              inflater = GzipInflater()
-              compressed = true
-            }
-          }
-          if inflater != nil { try inflater!.inflate(p) { try sink($0) } } else { try sink(p) }
-        }
+        try buffer.withUnsafeReadableBytes { p in try decoder.feed(p) { try writeAll(fd, $0, path: path) } }
       }
       if Task.isCancelled { throw CancellationError() }
-      try inflater?.finish()
+      try decoder.finish()
+    } catch let hit as LimitHit {
+      throw BulkError.limitExceeded(url: url, limit: hit.limit)
     } catch let e as BulkError {
       throw e
     } catch is CancellationError {

@@ -53,8 +53,7 @@ public struct ClientFactory: Sendable {
       auth: try tokenProvider(for: server), userAgent: userAgent)
     return BulkClient(
       endpoint: endpoint, httpClient: BulkClient.sharedHTTPClient(connectTimeoutSeconds: Self.connectTimeout(for: server)),
-      pollPolicy: pollPolicy,
-      downloadPolicy: downloadPolicy, events: events)
+      pollPolicy: pollPolicy, downloadPolicy: downloadPolicy, events: events)
   }
 
   /// The server's connect timeout in seconds (`server add|set --connect-timeout`; 5 s if not set).

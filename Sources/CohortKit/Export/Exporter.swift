@@ -250,7 +250,8 @@ public final class Exporter: Sendable {
     var endpoint = client.endpoint
     endpoint.allowedOrigins += options.allowOrigins
     let observed = BulkClient(
-      endpoint: endpoint, httpClient: client.httpClient, pollPolicy: client.pollPolicy, downloadPolicy: client.downloadPolicy, events: sink)
+      endpoint: endpoint, httpClient: client.httpClient, pollPolicy: client.pollPolicy,
+      downloadPolicy: client.downloadPolicy, events: sink)
     let stager = Stager(store: store, exportID: exportID, cohortFolder: workspace.cohortFolder(cohort.name))
     var jobs = try store.jobs(exportID: exportID)
     // Kick-off log records name the server's software: hand over what was read, or read it (best effort).
